@@ -1,0 +1,131 @@
+"""The ``lusomix`` command.
+
+Exit codes: 0 done, 1 the run failed (a task crashed: its log is named), 2 bad usage (bad flag, bad
+config, missing input) — always one line on stderr, never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from loguru import logger
+
+from lusomix import __version__
+from lusomix.pipeline.errors import UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _stages(value: str) -> list[str]:
+    from lusomix.pipeline.plan import PASSES
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in PASSES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown stage {unknown[0] if unknown else '(none)'}; choose from {','.join(PASSES)}")
+    return names
+
+
+def _cmd_run(args) -> int:
+    from lusomix.pipeline.config import load_config, with_overrides
+    from lusomix.pipeline.plan import run_passes
+    from lusomix.pipeline.summary import format_summary
+
+    config = with_overrides(
+        load_config(args.config),
+        input=args.input,
+        output=args.output,
+        kind=args.executor,
+        workers=args.workers,
+        ray_address=args.ray_address,
+    )
+    results = run_passes(config, args.stages)
+    if "extract" in results:
+        print(f"extract: {config.output}/docs, {config.output}/rejected")
+        print(format_summary(results["extract"]))
+    for name, result in results.items():
+        if name != "extract" and isinstance(result, str):
+            print(f"{name}: {result}")
+    print(f"summary: {config.output}/stats.json")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lusomix",
+        description="European-Portuguese-first pretraining corpora from web archives (WARC/ARC).",
+    )
+    parser.add_argument("--version", action="version", version=f"lusomix {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show datatrove's progress logs")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = commands.add_parser(
+        "run",
+        help="run the pipeline's passes on archives",
+        description="Run the passes (extract, dedup, mix, ...) of a config. Finished tasks of an earlier run "
+        "into the same output are skipped, so rerunning after a crash resumes.",
+    )
+    run.add_argument("config", help="YAML run config (e.g. data_samples/demo.yaml)")
+    run.add_argument("--input", nargs="+", metavar="PATH", help="archive files, folders or globs (override the config)")
+    run.add_argument("--output", metavar="DIR", help="output folder (overrides the config)")
+    run.add_argument("--executor", choices=["local", "ray"], help="where tasks run (default: the config's, local)")
+    run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
+    run.add_argument("--workers", type=int, metavar="N", help="parallel tasks (default: the machine's cores)")
+    run.add_argument("--stages", type=_stages, metavar="LIST", help="comma-separated passes to run (default: all)")
+    run.set_defaults(func=_cmd_run)
+
+    for module in _COMMAND_MODULES:
+        module.register(commands)
+    return parser
+
+
+def _command_modules() -> list:
+    import importlib
+
+    names = ["lusomix.pipeline.cli_variety", "lusomix.pipeline.cli_analysis", "lusomix.pipeline.cli_pretrain"]
+    found = []
+    for name in names:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as err:
+            if err.name != name:
+                raise
+    return found
+
+
+_COMMAND_MODULES = _command_modules()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    os.environ["LUSOMIX_LOG_LEVEL"] = "INFO" if args.verbose else "WARNING"  # read by task workers too
+    logger.remove()
+    logger.add(sys.stderr, level=os.environ["LUSOMIX_LOG_LEVEL"])
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"lusomix: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        from lusomix.pipeline.executors import TaskFailed
+
+        if not isinstance(err, TaskFailed):
+            raise
+        print(f"lusomix: failed: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lusomix: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

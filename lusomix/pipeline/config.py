@@ -1,0 +1,91 @@
+"""The run config: one YAML file composing every stage's config, validated on load.
+
+Paths inside a config file are relative to the file's folder; paths given on the command line are
+relative to the current directory. A wrong key or value is a UsageError naming the key (exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError
+
+from lusomix.pipeline.errors import UsageError
+from lusomix.stages.config_base import StageConfig
+from lusomix.stages.identify import LanguageConfig
+from lusomix.stages.ingest import IngestConfig
+
+
+
+class ExecutorConfig(StageConfig):
+    kind: Literal["local", "ray"] = "local"
+    workers: int | None = Field(None, ge=1, description="parallel tasks; default: the machine's cores")
+    ray_address: str | None = Field(None, description="join this Ray cluster; default: start a local Ray")
+
+
+class RunConfig(StageConfig):
+    input: list[str] = Field(default_factory=list, description="archive files, folders or globs")
+    output: str = "out"
+    executor: ExecutorConfig = ExecutorConfig()
+    ingest: IngestConfig = IngestConfig()
+    language: LanguageConfig = LanguageConfig()
+
+
+def _one_line(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {key}: {first['msg']}{more}"
+
+
+def _resolve(path: str, base: Path) -> str:
+    if "://" in path or os.path.isabs(os.path.expanduser(path)):
+        return os.path.expanduser(path)
+    return str(base / path)
+
+
+def load_config(path: str | None) -> RunConfig:
+    """Load and validate a run config (None → all defaults)."""
+    if path is None:
+        return RunConfig()
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"config not found: {path}")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UsageError(f"{path}: not a readable YAML file: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: a config is a YAML mapping of keys to values")
+    base = file.resolve().parent
+    if isinstance(raw.get("input"), str):
+        raw["input"] = [raw["input"]]
+    if isinstance(raw.get("input"), list):
+        raw["input"] = [_resolve(str(p), base) for p in raw["input"]]
+    if isinstance(raw.get("output"), str):
+        raw["output"] = _resolve(raw["output"], base)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as err:
+        raise UsageError(_one_line(err, path)) from None
+
+
+def with_overrides(config: RunConfig, **changes) -> RunConfig:
+    """Apply command-line overrides (None = not given), validating them like the file."""
+    data = config.model_dump()
+    executor = data["executor"]
+    for key in ("kind", "workers", "ray_address"):
+        if changes.get(key) is not None:
+            executor[key] = changes[key]
+    for key in ("input", "output"):
+        if changes.get(key) is not None:
+            data[key] = changes[key]
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise UsageError(_one_line(err, "command line")) from None

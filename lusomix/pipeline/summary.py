@@ -1,0 +1,86 @@
+"""The extract pass's summary: OUT/stats.json and the table printed at the end of a run.
+
+Counts come from the output itself (docs/, rejected/) and the per-task source reports, not from
+in-memory counters, so a resumed run reports the same totals as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+
+
+def _scan(folder: Path) -> pl.LazyFrame | None:
+    files = sorted(folder.glob("part-*.parquet"))
+    return pl.scan_parquet(files) if files else None
+
+
+def _counters(logging_dir: Path) -> dict[str, int]:
+    """datatrove step counters summed over tasks (e.g. extract/reused_payload, flag/…, pii/…)."""
+    totals: Counter = Counter()
+    for file in sorted((logging_dir / "stats").glob("*.json")):
+        for step in json.loads(file.read_text()):
+            for label, metric in step.get("stats", {}).items():
+                if not label.startswith(("records/", "rejected/")):
+                    totals[label] += int(metric["total"] if isinstance(metric, dict) else metric)
+    return dict(sorted(totals.items()))
+
+
+def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, extra: dict | None = None) -> dict:
+    reports = [json.loads(f.read_text()) for f in sorted((logging_dir / "reports").glob("*.json"))]
+    records: Counter = Counter()
+    for report in reports:
+        records.update(report["records_by_type"])
+    summary: dict = {
+        "input_files": len(reports),
+        "input_bytes": sum(r["bytes"] for r in reports),
+        "records_by_type": dict(sorted(records.items())),
+        "captures": sum(r["captures"] for r in reports),
+        "damaged_files": [{"file": r["file"], "problem": r["damage"]} for r in reports if r["damage"]],
+    }
+    docs = _scan(out / "docs")
+    kept = docs.select(pl.len()).collect().item() if docs is not None else 0
+    summary["kept"] = kept
+    summary["kept_words"] = docs.select(pl.col("n_words").sum()).collect().item() if docs is not None else 0
+    if docs is not None and kept:
+        shares = docs.group_by("variety").len().collect()
+        summary["variety"] = {
+            (row["variety"] or "unassigned"): {"docs": row["len"], "share": round(row["len"] / kept, 4)}
+            for row in shares.sort("variety", nulls_last=True).iter_rows(named=True)
+        }
+    rejected = _scan(out / "rejected")
+    reasons = rejected.group_by("reason").len().collect() if rejected is not None else None
+    summary["rejected_by_reason"] = (
+        {row["reason"]: row["len"] for row in reasons.sort("reason").iter_rows(named=True)} if reasons is not None else {}
+    )
+    summary["counters"] = _counters(logging_dir)
+    if wall_s:
+        summary["wall_s"] = round(wall_s, 2)
+        summary["docs_per_s"] = round(kept / wall_s, 1)
+        summary["captures_per_s"] = round(summary["captures"] / wall_s, 1)
+    summary.update(extra or {})
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    rows = [
+        ("input files", summary["input_files"]),
+        ("input bytes", f"{summary['input_bytes']:,}"),
+        *[(f"records: {k}", v) for k, v in summary["records_by_type"].items()],
+        ("captures", summary["captures"]),
+        ("documents kept", summary["kept"]),
+        *[(f"  {k}", f"{v['docs']} ({v['share']:.1%})") for k, v in summary.get("variety", {}).items()],
+        *[(f"rejected: {k}", v) for k, v in summary["rejected_by_reason"].items()],
+    ]
+    if summary.get("counters", {}).get("extract/reused_payload"):
+        rows.append(("identical payloads reused", summary["counters"]["extract/reused_payload"]))
+    if "wall_s" in summary:
+        rows += [("wall time (s)", summary["wall_s"]), ("documents/s", summary["docs_per_s"])]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"  {name:<{width}}  {value}" for name, value in rows]
+    for damaged in summary["damaged_files"]:
+        lines.append(f"  DAMAGED {damaged['file']}: {damaged['problem']}")
+    return "\n".join(lines)

@@ -98,6 +98,7 @@ class ArchiveReader(PipelineStep):
         path = self.paths[rank]
         source_name = path.rstrip("/").rsplit("/", 1)[-1]
         report = {"file": path, "bytes": 0, "records_by_type": Counter(), "captures": 0, "damage": None}
+        self._broken_headers: list[int] = []
         started = time.time()
         folder = get_datafolder(path.rsplit("/", 1)[0])
         try:
@@ -122,11 +123,15 @@ class ArchiveReader(PipelineStep):
                     report["damage"] = str(err)
                 except Exception as err:  # warcio/zlib/EOF errors: the rest of the file is unreadable
                     where = getattr(records, "offset", 0)
-                    report["damage"] = f"unreadable from byte {where}: {type(err).__name__}: {err}".strip()
+                    detail = " ".join(str(err).split())[:80]  # warcio quotes the bad bytes: keep one short line
+                    report["damage"] = f"unreadable from byte {where}: {type(err).__name__}: {detail}".strip()
         except OSError as err:
             report["damage"] = f"cannot open: {err}"
         if report["damage"] is None and sum(report["records_by_type"].values()) == 0:
             report["damage"] = "empty: no WARC/ARC record"
+        if self._broken_headers:  # the file reads on, but a record in it is damaged: name the file too
+            broken = f"{len(self._broken_headers)} record(s) with broken HTTP headers (first at byte {self._broken_headers[0]})"
+            report["damage"] = f"{report['damage']}; {broken}" if report["damage"] else broken
         if report["damage"]:
             self.stat_update("damaged_files")
         self.stat_update("input_bytes", value=report["bytes"])
@@ -148,8 +153,10 @@ class ArchiveReader(PipelineStep):
         doc = Document(text="", id=document_id(source_name, offset), metadata=meta)
         if record.rec_type == "revisit":
             return self._reject(doc, "revisit")
-        if record.rec_type == "resource" or not url.lower().startswith(("http:", "https:")):
+        if record.rec_type == "resource":  # crawler logs, screenshots: not a server's answer
             return self._reject(doc, "not_a_capture")
+        if not url.lower().startswith(("http:", "https:")):  # dns: lookups and the like
+            return self._reject(doc, "not_html")
 
         stream = record.raw_stream
         try:
@@ -157,6 +164,7 @@ class ArchiveReader(PipelineStep):
             status = int(http.get_statuscode())
         except (StatusAndHeadersParserException, ValueError, TypeError, EOFError, UnicodeError):
             self._drain(stream, offset)
+            self._broken_headers.append(offset)
             return self._reject(doc, "bad_http_headers")
         content_type = http.get_header("Content-Type") or ""
         meta["http_status"] = status

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from lusomix.filters.quality import SIGNAL_TYPES
 
-TIMESTAMP = pa.timestamp("s", tz="UTC")
+TIMESTAMP = pa.timestamp("ms", tz="UTC")  # Parquet has no seconds unit: "s" would come back as "ms"
 
 DOC_ID = pa.field("id", pa.string(), nullable=False)
 

@@ -1,0 +1,29 @@
+# Two commands a fresh machine needs (Python 3.11 and make): `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out/demo
+
+.PHONY: demo test venv clean benchmark
+
+# The environment is (re)built from nothing when pyproject.toml changes. torch==2.13.0 (train extra) is the
+# CPU wheel on this project's machines; see pyproject.toml.
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	$(BIN)/lusomix run data_samples/demo.yaml --output $(OUT)
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+benchmark: venv
+	$(BIN)/python benchmarks/extract_throughput.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

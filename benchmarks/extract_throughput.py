@@ -1,0 +1,159 @@
+"""Extract pass vs a datatrove reference pipeline of the kind AMÁLIA and FineWeb-2 use for Portuguese.
+
+Reference (datatrove blocks, same inputs, same number of workers):
+    WarcReader → Trafilatura(favour_precision) → lid.176 'pt' filter → GopherRepetitionFilter →
+    FineWebQualityFilter → GopherQualityFilter (FineWeb-2 por_Latn thresholds) → ParquetWriter
+lusomix: the whole extract pass (decode + charset repair, trafilatura, lid.176, variety, PII, quality
+signals, MinHash bands, docs/ + rejected/ Parquet).
+
+Two corpora are built from the sample archives (all records rewritten as WARC so the reference reader,
+which cannot read ARC, sees the same captures):
+  distinct  every HTML payload made unique (a comment with a counter): no payload is captured twice;
+  archive   the sample archives copied as they are: re-captures of unchanged pages, as in a real archive.
+
+    python benchmarks/extract_throughput.py [--copies 12] [--workers 2]
+
+Prints captures/s for each side and the ratio lusomix / reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lusomix.filters import payload  # noqa: E402
+
+SAMPLES = REPO / "data_samples" / "archives"
+
+
+def _readable_records(path: Path):
+    with path.open("rb") as f:
+        try:
+            yield from ArchiveIterator(f, arc2warc=True)
+        except Exception:  # the damaged samples: keep what was readable
+            return
+
+
+def build_corpus(out: Path, copies: int, distinct: bool) -> int:
+    """Rewrite the sample captures ``copies`` times into WARC files; returns the number of captures."""
+    out.mkdir(parents=True, exist_ok=True)
+    counter = 0
+    for copy in range(copies):
+        for src in sorted(SAMPLES.iterdir()):
+            if not src.is_file():
+                continue
+            with (out / f"{copy:03d}-{src.name.split('.')[0]}.warc.gz").open("wb") as f:
+                writer = WARCWriter(f, gzip=True)
+                for record in _readable_records(src):
+                    if record.rec_type != "response" or record.http_headers is None:
+                        continue
+                    try:
+                        body = record.content_stream().read()
+                    except Exception:
+                        continue
+                    ctype = record.http_headers.get_header("Content-Type") or ""
+                    if distinct and payload.media_type(ctype) in payload.HTML_TYPES:
+                        counter += 1
+                        body += f"<!-- capture {counter} -->".encode()
+                    headers = StatusAndHeaders(
+                        record.http_headers.statusline,
+                        [(k, v) for k, v in record.http_headers.headers if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")],
+                        protocol=record.http_headers.protocol,
+                    )
+                    uri = record.rec_headers.get_header("WARC-Target-URI")
+                    new = writer.create_warc_record(
+                        uri, "response", payload=io.BytesIO(body), http_headers=headers,
+                        warc_headers_dict={"WARC-Date": record.rec_headers.get_header("WARC-Date")},
+                    )
+                    writer.write_record(new)
+    return sum(1 for p in out.iterdir() for r in _readable_records(p) if r.rec_type == "response")
+
+
+def run_reference(corpus: Path, out: Path, workers: int) -> float:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter, LambdaFilter
+    from datatrove.pipeline.readers import WarcReader
+    from datatrove.pipeline.writers import ParquetWriter
+
+    from lusomix.filters.langid import LanguageIdentifier
+
+    class _Lid:  # lid.176 'pt' at GlotLID's FineWeb-2 cut-off
+        model = None
+
+        def __call__(self, doc):
+            _Lid.model = _Lid.model or LanguageIdentifier()
+            guess = _Lid.model.identify(doc.text)
+            return guess.lang == "pt" and guess.score >= 0.799
+
+    files = sorted(p.name for p in corpus.iterdir())
+    pipeline = [
+        WarcReader(str(corpus)),
+        Trafilatura(favour_precision=True, timeout=10),
+        LambdaFilter(_Lid()),
+        GopherRepetitionFilter(
+            dup_line_frac=0.287, top_n_grams=((2, 0.371), (3, 0.191), (4, 0.163)),
+            dup_n_grams=((5, 0.163), (6, 0.153), (7, 0.141), (8, 0.13), (9, 0.119), (10, 0.108)), language="por",
+        ),
+        FineWebQualityFilter(line_punct_thr=0.077, new_line_ratio=0.186, language="por"),
+        GopherQualityFilter(
+            min_avg_word_length=3, max_avg_word_length=13, max_non_alpha_words_ratio=0.814,
+            stop_words=["de", "a", "e", "o", "em", "do", "da", "que", "um", "no", "uma", "com", "para", "na", "é", "foi"],
+            language="por",
+        ),
+        ParquetWriter(str(out / "reference")),
+    ]
+    executor = LocalPipelineExecutor(pipeline, tasks=len(files), workers=workers, logging_dir=str(out / "ref-logs"))
+    started = time.perf_counter()
+    executor.run()
+    return time.perf_counter() - started
+
+
+def run_lusomix(corpus: Path, out: Path, workers: int) -> float:
+    from lusomix.pipeline.config import load_config, with_overrides
+    from lusomix.pipeline.plan import run_passes
+
+    config = with_overrides(
+        load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out / "lusomix"), workers=workers
+    )
+    started = time.perf_counter()
+    run_passes(config, ["extract"])
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    work = Path(tempfile.mkdtemp(prefix="lusomix-bench-"))
+    try:
+        print(f"{'corpus':<9} {'captures':>8} {'reference s':>12} {'lusomix s':>10} {'ref cap/s':>10} {'lusomix cap/s':>14} {'ratio':>6}")
+        for name, distinct in (("distinct", True), ("archive", False)):
+            corpus = work / name / "in"
+            captures = build_corpus(corpus, args.copies, distinct)
+            ref = run_reference(corpus, work / name, args.workers)
+            ours = run_lusomix(corpus, work / name, args.workers)
+            print(f"{name:<9} {captures:>8} {ref:>12.1f} {ours:>10.1f} {captures / ref:>10.1f} {captures / ours:>14.1f} {ref / ours:>6.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

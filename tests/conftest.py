@@ -1,0 +1,59 @@
+"""Shared fixtures: the sample archives, their expected answers, one extract run per test session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data_samples"
+ARCHIVES = SAMPLES / "archives"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_data_or_skip() -> Path:
+    if not (SHARED_DATA / "variety").is_dir():
+        pytest.skip(f"needs the labelled data in {SHARED_DATA} (../shared beside the repo)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def expected() -> pl.DataFrame:
+    rows = [json.loads(line) for line in (SAMPLES / "expected.jsonl").read_text().splitlines() if line.strip()]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+@pytest.fixture(scope="session")
+def expected_damage() -> dict:
+    return json.loads((SAMPLES / "expected_damage.json").read_text())
+
+
+def run_cli(*argv: str) -> int:
+    from lusomix.pipeline.cli import main
+
+    return main(list(argv))
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Path:
+    """The demo config's passes on the sample archives, local executor, 2 workers."""
+    out = tmp_path_factory.mktemp("sample_run")
+    assert run_cli("run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--workers", "2") == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray (2 CPUs) for the whole test session."""
+    ray = pytest.importorskip("ray")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def read_table(folder: Path) -> pl.DataFrame:
+    return pl.read_parquet(sorted(folder.glob("part-*.parquet")))

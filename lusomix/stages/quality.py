@@ -1,0 +1,100 @@
+"""Quality: PII masking, then quality signals and flags, for every document not rejected.
+
+Nothing is dropped here. Each document keeps its signal values (one metadata key per docs/ signal column)
+and ``quality_flags``, the rules it fails under the run's thresholds; the mix pass selects on them, and
+``--stages dedup,mix`` can recompute the flags from the stored signals (filters.quality.flags_expr).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from pydantic import Field, field_validator
+
+from lusomix.filters.pii import DEFAULT_REPLACEMENTS, mask_pii
+from lusomix.filters.quality import DEFAULT_PRESET, RULE_SIGNALS, Rule, compute_signals, flags_for, thresholds
+from lusomix.stages.config_base import StageConfig
+
+PIIKind = Literal["email", "phone", "ip"]
+
+
+class PIIConfig(StageConfig):
+    """What the PII step masks, and with which tokens."""
+
+    enabled: bool = True
+    kinds: list[PIIKind] = Field(["email", "phone", "ip"], description="kinds of PII masked")
+    replacements: dict[PIIKind, str] = Field(
+        default_factory=lambda: dict(DEFAULT_REPLACEMENTS),
+        description="token written in place of each kind (kinds left out keep the default token)",
+    )
+    public_ips_only: bool = Field(True, description="leave private, loopback and documentation addresses")
+
+
+class QualityConfig(StageConfig):
+    """Thresholds of the quality rules: a preset, changed rule by rule with ``overrides``."""
+
+    preset: Literal["lusomix", "fineweb2-por"] = DEFAULT_PRESET
+    overrides: dict[str, float | None] = Field(
+        {}, description="rule name -> threshold (null switches the rule off); see filters.quality.RULE_SIGNALS"
+    )
+    pii: PIIConfig = PIIConfig()
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_rules(cls, overrides: dict[str, float | None]) -> dict[str, float | None]:
+        unknown = sorted(set(overrides) - set(RULE_SIGNALS))
+        if unknown:
+            raise ValueError(f"unknown quality rule {', '.join(map(repr, unknown))}; known: {', '.join(RULE_SIGNALS)}")
+        return overrides
+
+    def thresholds(self) -> tuple[Rule, ...]:
+        """The effective rules: the preset's, with the overrides applied."""
+        return thresholds(self.preset, self.overrides)
+
+
+class PIIMasker(PipelineStep):
+    """Masks e-mail addresses, phone numbers and IP addresses in the text; counts them as pii/<kind>."""
+
+    name = "🔏 PII"
+    type = "✂️ - FORMAT"
+
+    def __init__(self, config: QualityConfig):
+        super().__init__()
+        self.config = config.pii
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        pii = self.config
+        for doc in data:
+            if pii.enabled and "reject" not in doc.metadata:
+                with self.track_time():
+                    doc.text, counts = mask_pii(doc.text, pii.kinds, pii.replacements, pii.public_ips_only)
+                    for kind, n in counts.items():
+                        if n:
+                            self.stat_update(f"pii/{kind}", value=n)
+            yield doc
+
+
+class QualityAnnotator(PipelineStep):
+    """Stores each signal in doc.metadata and the failed rules in quality_flags; counts flag/<rule>
+    (quality/passed for a document that fails none)."""
+
+    name = "🥇 quality signals"
+    type = "🔻 - FILTER"
+
+    def __init__(self, config: QualityConfig):
+        super().__init__()
+        self.rules = config.thresholds()
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            if "reject" not in doc.metadata:
+                with self.track_time():
+                    # n_words too: after PII masking it must describe the text that is stored
+                    signals = compute_signals(doc.text)
+                    doc.metadata.update(signals)
+                    flags = flags_for(signals, self.rules)
+                    doc.metadata["quality_flags"] = flags
+                    self.stat_update(*[f"flag/{rule}" for rule in flags] or ["quality/passed"])
+            yield doc

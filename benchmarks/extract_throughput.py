@@ -11,7 +11,7 @@ which cannot read ARC, sees the same captures):
   distinct  every HTML payload made unique (a comment with a counter): no payload is captured twice;
   archive   the sample archives copied as they are: re-captures of unchanged pages, as in a real archive.
 
-    python benchmarks/extract_throughput.py [--copies 12] [--workers 2]
+    python benchmarks/extract_throughput.py [--copies 12] [--files 4] [--workers 2]
 
 Prints captures/s for each side and the ratio lusomix / reference.
 """
@@ -46,39 +46,43 @@ def _readable_records(path: Path):
             return
 
 
-def build_corpus(out: Path, copies: int, distinct: bool) -> int:
-    """Rewrite the sample captures ``copies`` times into WARC files; returns the number of captures."""
+def build_corpus(out: Path, copies: int, distinct: bool, files: int) -> int:
+    """Rewrite the sample captures ``copies`` times into ``files`` WARC files (real archive files hold
+    thousands of records: per-task start-up must not dominate); returns the number of captures."""
     out.mkdir(parents=True, exist_ok=True)
-    counter = 0
+    handles = [(out / f"part-{i:02d}.warc.gz").open("wb") for i in range(files)]
+    writers = [WARCWriter(h, gzip=True) for h in handles]
+    counter = captures = 0
     for copy in range(copies):
-        for src in sorted(SAMPLES.iterdir()):
-            if not src.is_file():
-                continue
-            with (out / f"{copy:03d}-{src.name.split('.')[0]}.warc.gz").open("wb") as f:
-                writer = WARCWriter(f, gzip=True)
-                for record in _readable_records(src):
-                    if record.rec_type != "response" or record.http_headers is None:
-                        continue
-                    try:
-                        body = record.content_stream().read()
-                    except Exception:
-                        continue
-                    ctype = record.http_headers.get_header("Content-Type") or ""
-                    if distinct and payload.media_type(ctype) in payload.HTML_TYPES:
-                        counter += 1
-                        body += f"<!-- capture {counter} -->".encode()
-                    headers = StatusAndHeaders(
-                        record.http_headers.statusline,
-                        [(k, v) for k, v in record.http_headers.headers if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")],
-                        protocol=record.http_headers.protocol,
-                    )
-                    uri = record.rec_headers.get_header("WARC-Target-URI")
-                    new = writer.create_warc_record(
-                        uri, "response", payload=io.BytesIO(body), http_headers=headers,
-                        warc_headers_dict={"WARC-Date": record.rec_headers.get_header("WARC-Date")},
-                    )
-                    writer.write_record(new)
-    return sum(1 for p in out.iterdir() for r in _readable_records(p) if r.rec_type == "response")
+        sources = sorted(p for p in SAMPLES.iterdir() if p.is_file())
+        for index, src in enumerate(sources):
+            # one source file's records stay together, as re-captures of a site sit together in a crawl
+            writer = writers[(copy * len(sources) + index) % files]
+            for record in _readable_records(src):
+                if record.rec_type != "response" or record.http_headers is None:
+                    continue
+                try:
+                    body = record.content_stream().read()
+                except Exception:
+                    continue
+                ctype = record.http_headers.get_header("Content-Type") or ""
+                if distinct and payload.media_type(ctype) in payload.HTML_TYPES:
+                    counter += 1
+                    body += f"<!-- capture {counter} -->".encode()
+                headers = StatusAndHeaders(
+                    record.http_headers.statusline,
+                    [(k, v) for k, v in record.http_headers.headers if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")],
+                    protocol=record.http_headers.protocol,
+                )
+                new = writer.create_warc_record(
+                    record.rec_headers.get_header("WARC-Target-URI"), "response", payload=io.BytesIO(body),
+                    http_headers=headers, warc_headers_dict={"WARC-Date": record.rec_headers.get_header("WARC-Date")},
+                )
+                writer.write_record(new)
+                captures += 1
+    for handle in handles:
+        handle.close()
+    return captures
 
 
 def run_reference(corpus: Path, out: Path, workers: int) -> float:
@@ -135,7 +139,8 @@ def run_lusomix(corpus: Path, out: Path, workers: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, default=12)
+    parser.add_argument("--copies", type=int, default=12, help="times each sample capture is written")
+    parser.add_argument("--files", type=int, default=4, help="archive files (= tasks) the corpus is cut into")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     from loguru import logger
@@ -147,7 +152,7 @@ def main() -> None:
         print(f"{'corpus':<9} {'captures':>8} {'reference s':>12} {'lusomix s':>10} {'ref cap/s':>10} {'lusomix cap/s':>14} {'ratio':>6}")
         for name, distinct in (("distinct", True), ("archive", False)):
             corpus = work / name / "in"
-            captures = build_corpus(corpus, args.copies, distinct)
+            captures = build_corpus(corpus, args.copies, distinct, args.files)
             ref = run_reference(corpus, work / name, args.workers)
             ours = run_lusomix(corpus, work / name, args.workers)
             print(f"{name:<9} {captures:>8} {ref:>12.1f} {ours:>10.1f} {captures / ref:>10.1f} {captures / ours:>14.1f} {ref / ours:>6.2f}")

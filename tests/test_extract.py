@@ -138,3 +138,17 @@ def test_ray_gives_the_same_documents_as_local(sample_run, ray_session, tmp_path
     assert _docs(out).equals(_docs(sample_run))
     local_rej = read_table(sample_run / "rejected").select("id", "reason").sort("id")
     assert read_table(out / "rejected").select("id", "reason").sort("id").equals(local_rej)
+
+
+def test_quality_flags_under_the_default_preset(sample_run, expected):
+    docs = _key(read_table(sample_run / "docs"))
+    joined = docs.join(expected.select("file", "url", "date", "quality", "expect"), on=["file", "url", "date"])
+    junk = joined.filter(pl.col("quality") == "junk")
+    clean = joined.filter(pl.col("quality") == "clean")
+    assert junk.height >= 10 and clean.height >= 80
+    assert (junk["quality_flags"].list.len() > 0).all(), junk.filter(pl.col("quality_flags").list.len() == 0)["url"].to_list()
+    assert (clean["quality_flags"].list.len() == 0).all(), clean.filter(pl.col("quality_flags").list.len() > 0).select("url", "quality_flags").rows()
+    # 1999 layout-table pages come out as prose, not as one "| nav | article |" line
+    old = joined.filter(pl.col("file").str.starts_with("arquivo-"), pl.col("expect") == "kept")
+    assert old.height >= 8 and not old["text"].str.starts_with("|").any()
+

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import trafilatura
 from trafilatura.utils import load_html
 
-from lusomix.filters.text import repair, tidy_whitespace
+from lusomix.filters.text import count_words, repair, tidy_whitespace
 
 
 class ExtractionTimeout(Exception):
@@ -52,38 +52,48 @@ def page_title(tree) -> str:
     return " ".join(nodes[0].text_content().split()) if nodes else ""
 
 
+def _trafilatura(tree, favour_precision: bool, include_tables: bool) -> str:
+    result = trafilatura.bare_extraction(
+        tree,
+        favor_precision=favour_precision,
+        include_comments=False,
+        include_tables=include_tables,
+        with_metadata=False,
+        deduplicate=False,
+    )
+    return (getattr(result, "text", None) or "") if result is not None else ""
+
+
 def extract_main_text(
     html: str,
-    url: str | None = None,
     *,
     favour_precision: bool = False,
+    include_tables: bool = False,
+    min_words: int = 20,
     max_html_chars: int = 2_000_000,
     timeout_s: float = 10.0,
 ) -> Extracted | None:
     """Title and main text of a page, or None when the page has no main text.
 
-    The page is parsed once (trafilatura's load_html) for both the title and the extraction. Text is repaired (mojibake, control bytes) and whitespace tidied. Raises
+    Tables are left out by default: pages of the 1990s and 2000s (a large part of Arquivo.pt) lay out
+    the whole page in tables, and with tables included trafilatura returns navigation and article as one
+    "| cell | cell |" line. When that leaves fewer than ``min_words`` words, the page is extracted again
+    with tables (the content may be a real table). The page is parsed with trafilatura's own parser,
+    once per attempt. Text is repaired (mojibake, control bytes) and whitespace tidied. Raises
     ExtractionTimeout when over the time bound; other exceptions are the caller's to count.
     """
     html = html[:max_html_chars]
     if not html.strip():
         return None
     with _time_limit(timeout_s):
-        # trafilatura's own parser settings (its load_html), so passing the tree changes nothing but speed
         tree = load_html(html)
         if tree is None:
             return None
         title = page_title(tree)
-        result = trafilatura.bare_extraction(
-            tree,
-            url=url,
-            favor_precision=favour_precision,
-            include_comments=False,
-            include_tables=True,
-            with_metadata=False,
-            deduplicate=False,
-        )
-    text = getattr(result, "text", None) if result is not None else None
+        text = _trafilatura(tree, favour_precision, include_tables)
+        if not include_tables and count_words(text) < min_words:
+            retry = load_html(html)
+            text = (_trafilatura(retry, favour_precision, True) if retry is not None else "") or text
     if not text:
         return None
     return Extracted(title=repair(title), text=tidy_whitespace(repair(text)))

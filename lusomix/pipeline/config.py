@@ -17,6 +17,7 @@ from lusomix.pipeline.errors import UsageError
 from lusomix.stages.config_base import StageConfig
 from lusomix.stages.identify import LanguageConfig
 from lusomix.stages.ingest import IngestConfig
+from lusomix.stages.quality import QualityConfig
 
 
 
@@ -32,6 +33,7 @@ class RunConfig(StageConfig):
     executor: ExecutorConfig = ExecutorConfig()
     ingest: IngestConfig = IngestConfig()
     language: LanguageConfig = LanguageConfig()
+    quality: QualityConfig = QualityConfig()
 
 
 def _one_line(err: ValidationError, source: str) -> str:

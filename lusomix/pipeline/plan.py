@@ -18,6 +18,7 @@ from lusomix.pipeline.inputs import expand_inputs
 from lusomix.pipeline.summary import build_summary
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
+from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.writer import ExtractWriter
 
 
@@ -26,6 +27,8 @@ def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: st
         ArchiveReader(files, f"{logging_dir}/reports", config.ingest),
         MainTextExtractor(config.ingest),
         LanguageFilter(config.language),
+        PIIMasker(config.quality),
+        QualityAnnotator(config.quality),
         ExtractWriter(out),
     ]
 
@@ -36,6 +39,8 @@ def _extract_identity(config: RunConfig, files: list[str]) -> dict:
         "inputs": files,
         "ingest": config.ingest.model_dump(),
         "language": config.language.model_dump(),
+        # masking changes the stored text; quality thresholds do not matter here (later passes re-apply them)
+        "pii": config.quality.pii.model_dump(),
     }
 
 

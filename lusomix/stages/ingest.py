@@ -44,6 +44,9 @@ class IngestConfig(StageConfig):
     max_html_chars: int = Field(2_000_000, gt=0, description="HTML beyond this is not given to trafilatura")
     extraction_timeout_s: float = Field(10.0, ge=0, description="per-document bound on trafilatura (0 = none)")
     favour_precision: bool = Field(False, description="trafilatura favor_precision (AMÁLIA used True)")
+    include_tables: bool = Field(
+        False, description="extract tables too (off: old layout-table pages come out as one '| … |' line)"
+    )
     min_words: int = Field(20, ge=0, description="fewer extracted words → too_short")
     reuse_identical_payloads: bool = Field(True, description="extract each distinct payload once per task")
 
@@ -250,6 +253,8 @@ class MainTextExtractor(PipelineStep):
                 result = extract_main_text(
                     doc.text,
                     favour_precision=self.config.favour_precision,
+                    include_tables=self.config.include_tables,
+                    min_words=self.config.min_words,
                     max_html_chars=self.config.max_html_chars,
                     timeout_s=self.config.extraction_timeout_s,
                 )

@@ -1,0 +1,64 @@
+"""`lusomix pretrain CONFIG --mix DIR`: the pretraining stage from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lusomix.pipeline.errors import UsageError
+
+DESCRIPTION = """\
+Train a Llama-family causal language model on a mix (OUT/mixes/NAME/ with manifest.json), with Ray Train:
+continued pretraining from a local Hugging Face checkpoint (model.checkpoint), or from scratch with a
+model and a tokenizer built from the config and the mix. Writes OUTPUT/metrics.jsonl (one line per step,
+validation loss per variety every train.eval_every steps), OUTPUT/loss.png, OUTPUT/checkpoints/step-N/
+and OUTPUT/model/ (Hugging Face format). Running again with the same OUTPUT resumes from its last
+checkpoint; a higher --max-steps trains further. Nothing is downloaded.
+"""
+
+EPILOG = """\
+examples:
+  lusomix pretrain data_samples/pretrain-tiny.yaml --mix out/mixes/demo --output out/pretrain-tiny
+  lusomix pretrain data_samples/pretrain-tiny.yaml --mix out/mixes/demo --output out/pretrain-tiny --max-steps 200
+  lusomix pretrain data_samples/pretrain-gpu.yaml --mix /data/mixes/ptpt-first --ray-address auto
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pretrain", help="train a causal LM on a mix with Ray Train (resumable)", description=DESCRIPTION,
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", type=Path, help="pretraining YAML config (see data_samples/pretrain-*.yaml)")
+    parser.add_argument("--mix", type=Path, required=True, help="the mix folder (holds manifest.json)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="output folder (default: ./pretrain-<mix name>); reuse it to resume")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop at this step (default: train.max_steps)")
+    parser.add_argument("--ray-address", default=None,
+                        help="join this Ray cluster (e.g. auto, ray://head:10001); default: start a local Ray")
+    parser.add_argument("--workers", type=int, default=None, help="Ray Train workers (default: distributed.workers)")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from lusomix.stages.pretrain import load_pretrain_config, run_pretrain  # torch loads only when used
+
+    config = load_pretrain_config(args.config)
+    if args.workers is not None:
+        if args.workers <= 0:
+            raise UsageError(f"--workers must be positive, got {args.workers}")
+        config = config.model_copy(update={"distributed": config.distributed.model_copy(
+            update={"workers": args.workers})})
+    output = args.output or Path(f"pretrain-{args.mix.resolve().name}")
+    try:
+        summary = run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
+    except RuntimeError as err:  # a worker failed: its cause in one line; the checkpoints are kept for a rerun
+        print(f"lusomix: failed: {err}", file=sys.stderr)
+        return 1
+    val = ", ".join(f"{k.removeprefix('val_loss_')} {v:.3f}" for k, v in summary.items()
+                    if k.startswith("val_loss_") and v is not None)
+    tps = f"{summary['tokens_per_s']:.0f}" if summary["tokens_per_s"] else "n/a"
+    print(f"pretrain: step {summary['steps']} (from {summary['resumed_from_step']}), loss "
+          f"{summary['first_loss']:.3f} -> {summary['last_loss']:.3f}, validation {val or 'n/a'}, "
+          f"{tps} tokens/s; checkpoint {summary['checkpoint']}")
+    return 0

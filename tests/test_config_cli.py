@@ -8,7 +8,7 @@ import pytest
 
 from lusomix.pipeline.cli import main
 from lusomix.pipeline.config import load_config
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 from lusomix.stages import pretrain_data as pdata
 from lusomix.stages.schema import MIX_SCHEMA
 

@@ -13,7 +13,7 @@ import sys
 from loguru import logger
 
 from lusomix import __version__
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,13 +45,24 @@ def _cmd_run(args) -> int:
         ray_address=args.ray_address,
     )
     results = run_passes(config, args.stages)
+    out = config.output
     if "extract" in results:
-        print(f"extract: {config.output}/docs, {config.output}/rejected")
+        print(f"extract: {out}/docs, {out}/rejected")
         print(format_summary(results["extract"]))
-    for name, result in results.items():
-        if name != "extract" and isinstance(result, str):
-            print(f"{name}: {result}")
-    print(f"summary: {config.output}/stats.json")
+    if "dedup" in results:
+        d = results["dedup"]
+        print(f"dedup: {out}/dedup/clusters.parquet — {d['documents']} documents, {d['clusters']} clusters, "
+              f"{d['in_duplicate_clusters']} in duplicate clusters, {d['kept']} kept")
+    for name, mix in results.get("mix", {}).items():
+        shares = ", ".join(f"{v} {s['share_tokens']:.0%}" for v, s in sorted(mix["by_variety"].items()))
+        print(f"mix {name}: {out}/mixes/{name} — {mix['totals']['rows']} rows in {mix['shards']} shards, "
+              f"~{mix['totals']['tokens_est']} tokens ({shares})")
+    if "report" in results:
+        print(f"report: {results['report']}")
+    if "pretrain" in results:
+        p = results["pretrain"]
+        print(f"pretrain: step {p['steps']}, loss {p['first_loss']:.3f} → {p['last_loss']:.3f}, checkpoint {p['checkpoint']}")
+    print(f"summary: {out}/stats.json")
     return 0
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 DESCRIPTION = """\
 Train a Llama-family causal language model on a mix (OUT/mixes/NAME/ with manifest.json), with Ray Train:

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 from lusomix.stages.config_base import StageConfig
 from lusomix.stages.identify import LanguageConfig
+from lusomix.stages.dedup import DedupConfig
 from lusomix.stages.ingest import IngestConfig
+from lusomix.stages.mix import MixRecipe
 from lusomix.stages.quality import QualityConfig
 
 
@@ -27,6 +29,15 @@ class ExecutorConfig(StageConfig):
     ray_address: str | None = Field(None, description="join this Ray cluster; default: start a local Ray")
 
 
+class PretrainPass(StageConfig):
+    """The pretraining pass of a run: a pretraining config trained on one of the run's mixes."""
+
+    config: str = Field(description="pretraining YAML (see data_samples/pretrain-tiny.yaml)")
+    mix: str = Field(description="name of one of the run's mixes")
+    output: str | None = Field(None, description="default: OUT/pretrain/MIX")
+    max_steps: int | None = Field(None, ge=1, description="default: the pretraining config's train.max_steps")
+
+
 class RunConfig(StageConfig):
     input: list[str] = Field(default_factory=list, description="archive files, folders or globs")
     output: str = "out"
@@ -34,6 +45,18 @@ class RunConfig(StageConfig):
     ingest: IngestConfig = IngestConfig()
     language: LanguageConfig = LanguageConfig()
     quality: QualityConfig = QualityConfig()
+    dedup: DedupConfig = DedupConfig()
+    mixes: list[MixRecipe] = Field(default_factory=list, description="training mixes built by the mix pass")
+    pretrain: PretrainPass | None = None
+
+    @model_validator(mode="after")
+    def _mix_names(self) -> "RunConfig":
+        names = [recipe.name for recipe in self.mixes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mix names must be unique, got {names}")
+        if self.pretrain and self.pretrain.mix not in names:
+            raise ValueError(f"pretrain.mix {self.pretrain.mix!r} is not one of the mixes {names}")
+        return self
 
 
 def _one_line(err: ValidationError, source: str) -> str:
@@ -71,6 +94,11 @@ def load_config(path: str | None) -> RunConfig:
         raw["input"] = [_resolve(str(p), base) for p in raw["input"]]
     if isinstance(raw.get("output"), str):
         raw["output"] = _resolve(raw["output"], base)
+    pretrain = raw.get("pretrain")
+    if isinstance(pretrain, dict):
+        for key in ("config", "output"):
+            if isinstance(pretrain.get(key), str):
+                pretrain[key] = _resolve(pretrain[key], base)
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as err:

@@ -21,7 +21,7 @@ from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.io import get_datafolder
 from loguru import logger
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 
 def terminal_log_level() -> str:
@@ -125,23 +125,31 @@ def run_tasks(
     kind: str = "local",
     workers: int | None = None,
     ray_address: str | None = None,
+    resume: bool = True,
 ) -> None:
-    """Run ``pipeline`` as ``tasks`` tasks; tasks completed by an earlier run are skipped."""
+    """Run ``pipeline`` as ``tasks`` tasks; with ``resume``, tasks completed by an earlier run are skipped."""
     workers = min(workers or default_workers(), max(tasks, 1))
     if tasks == 0:
         return
     if kind == "local":
-        executor = _LocalExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir)
+        executor = _LocalExecutor(
+            pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, skip_completed=resume
+        )
     elif kind == "ray":
         try:
             ensure_ray(ray_address, workers)
         except ConnectionError as err:
             raise UsageError(f"cannot join the Ray cluster at {ray_address}: {err}") from None
         executor = _RayExecutor(
-            pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, cpus_per_task=1, mem_per_cpu_gb=1
+            pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, cpus_per_task=1, mem_per_cpu_gb=1,
+            skip_completed=resume,
         )
     else:
         raise UsageError(f"unknown executor: {kind}")
+    if not resume:  # markers of an earlier run must not count as this run's completions
+        folder = get_datafolder(logging_dir)
+        if folder.exists("completions"):
+            folder.rm("completions", recursive=True)
     logger.remove()  # datatrove resets loguru to INFO on import
     logger.add(sys.stderr, level=terminal_log_level(), colorize=False)
     error = None

@@ -11,7 +11,7 @@ import os
 
 from fsspec.core import url_to_fs
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 

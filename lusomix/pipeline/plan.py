@@ -1,8 +1,11 @@
-"""The plan of passes: extract → dedup → mix → pretrain, each resumable, each re-runnable on its own.
+"""The plan of passes: extract → dedup → mix → report → pretrain, each resumable, each re-runnable alone.
 
 The extract pass is the expensive one (trafilatura): it runs once per input set, one task per archive
-file. Its settings and inputs are recorded in OUT/logs/extract/run.json; resuming into a folder that
-holds an extract of other inputs or settings is refused rather than silently mixed.
+file. Its inputs and settings are recorded in OUT/logs/extract/run.json; resuming into a folder that holds
+an extract of other inputs or settings is refused rather than silently mixed. The later passes read only
+docs/ (and each other's output), so changing quality thresholds, dedup policy or mix weights re-runs them
+cheaply: `--stages dedup,mix` recomputes quality flags from the stored signals under the config's
+thresholds.
 """
 
 from __future__ import annotations
@@ -11,15 +14,21 @@ import json
 import time
 from pathlib import Path
 
+import polars as pl
+
+from lusomix.errors import UsageError
 from lusomix.pipeline.config import RunConfig
-from lusomix.pipeline.errors import UsageError
 from lusomix.pipeline.executors import run_tasks
 from lusomix.pipeline.inputs import expand_inputs
 from lusomix.pipeline.summary import build_summary
+from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
+from lusomix.stages.mix import build_mix
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.writer import ExtractWriter
+
+PASSES = ("extract", "dedup", "mix", "report", "pretrain")
 
 
 def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: str) -> list:
@@ -29,6 +38,7 @@ def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: st
         LanguageFilter(config.language),
         PIIMasker(config.quality),
         QualityAnnotator(config.quality),
+        MinHashSigner(config.dedup),
         ExtractWriter(out),
     ]
 
@@ -41,7 +51,13 @@ def _extract_identity(config: RunConfig, files: list[str]) -> dict:
         "language": config.language.model_dump(),
         # masking changes the stored text; quality thresholds do not matter here (later passes re-apply them)
         "pii": config.quality.pii.model_dump(),
+        # band hashes are stored per document: the dedup pass needs the same MinHash parameters
+        "minhash": config.dedup.model_dump(include={"threshold", "num_perm", "ngram", "seed"}),
     }
+
+
+def _executor_args(config: RunConfig) -> dict:
+    return {"kind": config.executor.kind, "workers": config.executor.workers, "ray_address": config.executor.ray_address}
 
 
 def run_extract(config: RunConfig) -> dict:
@@ -62,30 +78,102 @@ def run_extract(config: RunConfig) -> dict:
         logging_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text(json.dumps(identity, indent=1))
     started = time.time()
+    run_tasks("extract", extract_steps(config, files, str(out), str(logging_dir)), len(files), str(logging_dir), **_executor_args(config))
+    return build_summary(out, logging_dir, wall_s=time.time() - started, extra={"executor": config.executor.kind})
+
+
+def _require_docs(out: Path) -> Path:
+    docs = out / "docs"
+    if not list(docs.glob("part-*.parquet")):
+        raise UsageError(f"{docs} holds no documents: run the extract pass first (--stages extract)")
+    return docs
+
+
+def run_dedup(config: RunConfig) -> dict:
+    """Band-partitioned grouping tasks (one per LSH band, one for exact duplicates), then the clusters."""
+    out = Path(config.output)
+    docs, dedup = _require_docs(out), out / "dedup"
+    # The grouping tasks skip units whose edges are current (they fingerprint docs/ and the parameters),
+    # so datatrove's completion markers are not used: after new documents, stale units must run again.
     run_tasks(
-        "extract",
-        extract_steps(config, files, str(out), str(logging_dir)),
-        tasks=len(files),
-        logging_dir=str(logging_dir),
-        kind=config.executor.kind,
-        workers=config.executor.workers,
-        ray_address=config.executor.ray_address,
+        "dedup", [BandGrouper(str(docs), str(dedup), config.dedup)], units(config.dedup),
+        str(out / "logs" / "dedup"), resume=False, **_executor_args(config),
     )
-    wall = time.time() - started
-    summary = build_summary(
-        out, logging_dir, wall_s=wall, extra={"executor": config.executor.kind, "output": str(out)}
+    rules = config.quality.thresholds()
+    run_tasks(
+        "clusters", [ClusterBuilder(str(docs), str(dedup), str(dedup / "clusters.parquet"), config.dedup, rules)], 1,
+        str(out / "logs" / "clusters"), resume=False, kind="local", workers=1,
     )
-    (out / "stats.json").write_text(json.dumps(summary, indent=1, ensure_ascii=False, default=str))
-    return summary
+    clusters = pl.read_parquet(dedup / "clusters.parquet")
+    return {
+        "documents": clusters.height,
+        "clusters": clusters["cluster_id"].n_unique(),
+        "in_duplicate_clusters": int((clusters["cluster_size"] > 1).sum()),
+        "kept": int(clusters["keep"].sum()),
+    }
 
 
-PASSES = ("extract",)
+def run_mixes(config: RunConfig) -> dict:
+    out = Path(config.output)
+    _require_docs(out)
+    rules = config.quality.thresholds()
+    results = {}
+    for recipe in config.mixes:
+        manifest = build_mix(out, recipe, out / "mixes" / recipe.name, quality_rules=rules)
+        results[recipe.name] = {"totals": manifest["totals"], "by_variety": manifest["by_variety"], "shards": len(manifest["shards"])}
+    return results
+
+
+def run_report(config: RunConfig) -> str:
+    from lusomix.pipeline.report import thresholds_from_rules, write_report
+
+    return str(write_report(Path(config.output), thresholds_from_rules(config.quality.thresholds())))
+
+
+def run_pretrain_pass(config: RunConfig) -> dict:
+    from lusomix.stages.pretrain import load_pretrain_config, run_pretrain
+
+    if config.pretrain is None:
+        raise UsageError("the config has no 'pretrain' section (config, mix): nothing to train")
+    out = Path(config.output)
+    mix = out / "mixes" / config.pretrain.mix
+    if not (mix / "manifest.json").is_file():
+        raise UsageError(f"{mix} has no manifest.json: run the mix pass first (--stages mix)")
+    target = Path(config.pretrain.output) if config.pretrain.output else out / "pretrain" / config.pretrain.mix
+    summary = run_pretrain(
+        load_pretrain_config(config.pretrain.config), mix, target,
+        max_steps=config.pretrain.max_steps, ray_address=config.executor.ray_address,
+    )
+    return {k: v for k, v in summary.items() if k != "metrics"}
+
+
+def default_passes(config: RunConfig) -> list[str]:
+    chosen = ["extract", "dedup"]
+    if config.mixes:
+        chosen.append("mix")
+    chosen.append("report")
+    if config.pretrain:
+        chosen.append("pretrain")
+    return chosen
 
 
 def run_passes(config: RunConfig, stages: list[str] | None = None) -> dict:
-    """Run the chosen passes (default: all) in order; returns each pass's summary."""
-    chosen = [p for p in PASSES if stages is None or p in stages]
+    """Run the chosen passes (default: every configured one) in order; OUT/stats.json gathers their
+    summaries (a later run of some passes keeps the others' entries)."""
+    chosen = [p for p in PASSES if p in (stages or default_passes(config))]
+    out = Path(config.output)
+    stats_path = out / "stats.json"
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    runners = {"extract": run_extract, "dedup": run_dedup, "mix": run_mixes, "report": run_report, "pretrain": run_pretrain_pass}
     results: dict = {}
-    if "extract" in chosen:
-        results["extract"] = run_extract(config)
+    for name in chosen:
+        results[name] = runners[name](config)
+        if name == "extract":
+            stats.update(results[name])
+        else:
+            stats[name] = results[name]
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = stats_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(stats, indent=1, ensure_ascii=False, default=str))
+        tmp.replace(stats_path)
     return results

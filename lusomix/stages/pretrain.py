@@ -25,7 +25,7 @@ import torch.nn.functional as F
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 from lusomix.stages import pretrain_checkpoint as ckpt
 from lusomix.stages.config_base import StageConfig
 from lusomix.stages.pretrain_data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units,

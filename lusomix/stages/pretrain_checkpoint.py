@@ -22,7 +22,7 @@ import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
                                                      set_state_dict)
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 STEP_DIR = re.compile(r"step-(\d{6,})")
 STATE_FILE = "trainer_state.json"

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lusomix.pipeline.errors import UsageError
+from lusomix.errors import UsageError
 
 VARIETIES = ("pt_PT", "pt_BR")
 IGNORE_INDEX = -100  # label of padding positions: cross-entropy skips them

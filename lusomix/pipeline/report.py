@@ -1,0 +1,368 @@
+"""The run report: one self-contained HTML page (OUT/report/index.html) a person opens in a browser.
+
+Numbers come from lazy polars scans of docs/, rejected/, dedup/clusters.parquet, the mixes' manifests and
+the optional stats.json (each section is left out when its input is missing). Plots are PNGs drawn with
+matplotlib's Agg canvas (no pyplot state) and embedded as base64. Crawled strings — titles, URLs, text,
+domains, reasons — only reach the page through ``html.escape``; the page also carries a
+Content-Security-Policy that forbids scripts, so a missed escape still could not run anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+from lusomix.errors import UsageError
+from lusomix.pipeline.inspect import VARIETY_NAMES, Table, profile, sample_rows
+
+# numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
+NON_SIGNALS = {"source_offset", "n_words", "lang_score", "p_pt_PT", "p_pt_PT_text", "text_hash", "minhash_bands"}
+VARIETY_COLOURS = {"pt_PT": "#1b7837", "pt_BR": "#e6ab02", "unknown": "#9e9e9e"}
+FINEWEB2_SIZE_BUCKETS = [(1, 1, "1"), (2, 3, "2–3"), (4, 4, "4"), (5, 99, "5–99"), (100, 999, "100–999"),
+                         (1000, None, "≥1000")]
+HIST_BINS = 40
+CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1.5em;color:#222}
+h1{font-size:1.6em}h2{border-bottom:2px solid #1b7837;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0}td,th{padding:.2em .7em;border-bottom:1px solid #ddd;text-align:left}
+td.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}.note{color:#666}
+.sample{font-size:.9em;overflow-wrap:anywhere}.sample td:first-child{white-space:nowrap}"""
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+class Share(float):
+    """A fraction shown as a percentage."""
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, Share):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _table(headers: list[str], rows: list[list[object]], css_class: str = "") -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="n">{esc(_fmt(c))}</td>' if isinstance(c, (int, float)) else f"<td>{esc(c)}</td>"
+                         for c in row) + "</tr>"
+        for row in rows
+    )
+    attribute = f' class="{esc(css_class)}"' if css_class else ""
+    return f"<table{attribute}><tr>{head}</tr>{body}</table>"
+
+
+def _png(fig: Figure, alt: str, tight: bool = True) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight" if tight else None)
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+
+
+def _barh(labels: list[str], values: list[float], title: str, colour: str | list[str] = "#1b7837",
+          log: bool = False) -> str:
+    fig = Figure(figsize=(9, 0.35 * len(labels) + 1))
+    ax = fig.subplots()
+    ax.barh(range(len(labels)), values, color=colour)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_title(title)
+    if log:
+        ax.set_xscale("log")
+    return _png(fig, title)
+
+
+def _stacked_shares(frame: pl.DataFrame, key: str, title: str) -> str:
+    """Variety shares per ``key`` value as stacked bars; ``frame`` has key, variety, rows."""
+    wide = frame.pivot("variety", index=key, values="rows").fill_null(0).sort(key)
+    names = [v for v in VARIETY_COLOURS if v in wide.columns] + sorted(set(wide.columns) - set(VARIETY_COLOURS) - {key})
+    totals = wide.select(pl.sum_horizontal(names)).to_series().to_list()
+    fig = Figure(figsize=(9, 3.5))
+    ax = fig.subplots()
+    many = len(totals) > 12
+    labels = [f"{k} ({t:,})" if many else f"{k}\n{t:,}" for k, t in zip(wide[key], totals)]  # counts under bars
+    bottom = [0.0] * len(labels)
+    for v in names:
+        share = [n / t if t else 0 for n, t in zip(wide[v], totals)]
+        ax.bar(labels, share, bottom=bottom, color=VARIETY_COLOURS.get(v, "#5e3c99"), label=VARIETY_NAMES.get(v, v))
+        bottom = [b + s for b, s in zip(bottom, share)]
+    ax.set_ylabel("share of documents")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
+    if many:
+        ax.tick_params(axis="x", rotation=60, labelsize=8)
+        for tick in ax.get_xticklabels():
+            tick.set_horizontalalignment("right")
+    return _png(fig, title)
+
+
+_OPS = {"<": np.less, "<=": np.less_equal, "max": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+        "min": np.greater_equal, "==": np.equal}
+
+
+def thresholds_from_rules(rules) -> dict[str, list[tuple[str, float]]]:
+    """``write_report``'s thresholds from quality rules (objects with signal, bound "min"/"max", threshold,
+    e.g. ``lusomix.filters.quality.thresholds()``): a signal may carry a lower and an upper bound."""
+    out: dict[str, list[tuple[str, float]]] = {}
+    for rule in rules:
+        out.setdefault(rule.signal, []).append((rule.bound, float(rule.threshold)))
+    return out
+
+
+def _threshold_list(value) -> list[tuple[str, float]]:
+    """(op, value), or a list of them (a signal with a lower and an upper bound, e.g. mean word length)."""
+    return [tuple(value)] if len(value) == 2 and isinstance(value[0], str) else [tuple(v) for v in value]
+
+
+def _signal_section(docs: pl.LazyFrame, schema: pl.Schema, thresholds: dict | None) -> str:
+    """One histogram per signal column. Columns are read one at a time (a float column of 10 M documents
+    is 80 MB), so memory stays small whatever the number of signals."""
+    limits = {c: _threshold_list(v) for c, v in (thresholds or {}).items()}
+    signals = [c for c, t in schema.items()
+               if (t.is_numeric() or t == pl.Boolean) and (c not in NON_SIGNALS or c in limits)]
+    panels, rows = [], []
+    for c in signals:
+        values = docs.select(pl.col(c).cast(pl.Float64)).drop_nulls().collect(engine="streaming").to_series().to_numpy()
+        if not len(values):
+            continue
+        lo, hi = np.quantile(values, [0.005, 0.995])
+        marks = [v for _, v in limits.get(c, [])]
+        lo, hi = min([lo, *marks]), max([hi, *marks])
+        hi = hi if hi > lo else lo + 1.0
+        counts, edges = np.histogram(np.clip(values, lo, hi), bins=HIST_BINS, range=(lo, hi))
+        bounds = limits.get(c, [])
+        passing = (float(np.logical_and.reduce([_OPS[op](values, v) for op, v in bounds]).mean())
+                   if bounds and all(op in _OPS for op, _ in bounds) else None)
+        panels.append((c, counts, edges, bounds, passing))
+        rows.append([c, len(values), *np.quantile(values, [0.005, 0.5, 0.995]).round(4).tolist(),
+                     ", ".join(f"{op} {v:g}" for op, v in bounds) or "—",
+                     Share(passing) if passing is not None else "—"])
+    if not panels:
+        return "<p class=note>No quality signal columns in docs/.</p>"
+    cols = 3
+    fig = Figure(figsize=(13, 2.3 * -(-len(panels) // cols)))
+    axes = fig.subplots(-(-len(panels) // cols), cols, squeeze=False).ravel()
+    for ax, (c, counts, edges, bounds, passing) in zip(axes, panels):
+        ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4c72b0")
+        for _, value in bounds:
+            ax.axvline(value, color="#d62728", linewidth=2)
+        label = ", ".join(f"{op} {value:g}" for op, value in bounds)
+        label += f": {passing:.0%} pass" if passing is not None else ""
+        ax.set_title(f"{c}  ({label})" if bounds else c, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.locator_params(nbins=5)
+    for ax in axes[len(panels):]:
+        ax.set_visible(False)
+    fig.subplots_adjust(left=0.05, right=0.98, top=0.97, bottom=0.03, hspace=0.55, wspace=0.25)  # tight_layout: seconds
+    missing = sorted(set(limits) - {p[0] for p in panels})
+    note = f"<p class=note>Thresholds for signals not in docs/: {esc(', '.join(missing))}</p>" if missing else ""
+    table = _table(["signal", "documents", "p0.5", "median", "p99.5", "threshold", "pass"], rows)
+    return (f"<p>Each panel: the distribution over all Portuguese documents (p0.5–p99.5, outliers in the end "
+            f"bins); red lines are the run's thresholds.</p>{_png(fig, 'quality signal distributions', tight=False)}"
+            f"{table}{note}")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _mixes(run_dir: Path) -> list[dict]:
+    manifests = (_read_json(p) for p in sorted((run_dir / "mixes").glob("*/manifest.json")))
+    return [m for m in manifests if m and "totals" in m]
+
+
+def _records_total(stats: dict) -> int | None:
+    by_type = stats.get("records_by_type")
+    return sum(v for v in by_type.values() if isinstance(v, int)) if isinstance(by_type, dict) else None
+
+
+def _funnel(stats: dict, docs: dict, rejected_extracted: int | None, clean: int, deduped: int | None,
+            mixes: list[dict]) -> str:
+    steps: list[tuple[str, int | None, str]] = [
+        ("records", _records_total(stats), "WARC/ARC records read (stats.json)"),
+        ("captures", stats.get("captures") if isinstance(stats.get("captures"), int)
+         else (stats.get("records_by_type") or {}).get("response"), "HTTP responses"),
+        ("extracted", None if rejected_extracted is None else docs["rows"] + rejected_extracted,
+         "main text extracted (docs/ + rejected after extraction)"),
+        ("Portuguese", docs["rows"], "docs/"),
+        ("kept documents", clean, "no quality flag"),
+        ("dedup keep", deduped, "and kept by deduplication"),
+    ]
+    steps += [(f"mix {m.get('name', '?')}", m["totals"].get("documents_distinct"),
+               f"distinct documents; {m['totals'].get('rows', 0):,} rows with repeats") for m in mixes]
+    shown = [(name, n, what) for name, n, what in steps if isinstance(n, int)]
+    top = max((n for _, n, _ in shown), default=1) or 1
+    plot = _barh([s[0] for s in shown], [s[1] for s in shown], "documents at each pass", log=top > 1000)
+    return plot + _table(["pass", "count", "of first", "what"], [[s, n, Share(n / top), w] for s, n, w in shown])
+
+
+def _cluster_section(clusters_path: Path) -> str:
+    clusters = pl.scan_parquet(clusters_path)
+    sizes = clusters.group_by("cluster_id").agg(pl.col("cluster_size").first())
+    sizes = sizes.collect(engine="streaming")["cluster_size"]
+    rows = []
+    for lo, hi, label in FINEWEB2_SIZE_BUCKETS:
+        in_bucket = sizes.filter((sizes >= lo) & (sizes <= hi if hi else sizes >= lo))
+        rows.append([label, in_bucket.len(), int(in_bucket.sum())])
+    kept = clusters.select(pl.col("keep").sum(), pl.len()).collect().row(0)
+    plot = _barh([r[0] for r in rows], [r[1] for r in rows], "clusters by size (FineWeb-2 rehydration buckets)",
+                 log=True)
+    return (plot + _table(["cluster size", "clusters", "documents"], rows)
+            + f"<p>{kept[0]:,} of {kept[1]:,} documents kept by deduplication.</p>")
+
+
+def _mix_section(mixes: list[dict]) -> str:
+    if not mixes:
+        return "<p class=note>No mixes yet (OUT/mixes/*/manifest.json).</p>"
+    out = []
+    for m in mixes:
+        totals, recipe = m["totals"], m.get("recipe") or {}
+        out.append(f"<h3>{esc(m.get('name', '?'))}</h3>")
+        out.append(_table(["shards", "rows", "distinct documents", "tokens (est.)", "bytes", "seed"],
+                          [[len(m.get("shards", [])), totals.get("rows", 0), totals.get("documents_distinct", 0),
+                            totals.get("tokens_est", 0), totals.get("bytes", 0), str(m.get("seed", ""))]]))
+        by_variety = m.get("by_variety") or {}
+        out.append(_table(["variety", "rows", "tokens (est.)", "share of tokens"],
+                          [[VARIETY_NAMES.get(v, v), d.get("rows", 0), d.get("tokens_est", 0),
+                            Share(d.get("share_tokens", 0))] for v, d in by_variety.items()]))
+        out.append(_table(["recipe", "value"], [[k, json.dumps(v, ensure_ascii=False)] for k, v in recipe.items()
+                                                 if k not in ("name", "seed")]))
+    return "".join(out)
+
+
+def _stats_section(stats: dict) -> str:
+    out = []
+    for key, value in stats.items():
+        if isinstance(value, dict) and all(isinstance(v, (int, float, str)) for v in value.values()):
+            out.append(f"<h3>{esc(key)}</h3>" + _table([key, "value"], [[k, v] for k, v in value.items()]))
+        elif isinstance(value, list):
+            items = [[v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)] for v in value]
+            out.append(f"<h3>{esc(key)} ({len(value)})</h3>" + _table([key], items))
+        else:
+            out.append(f"<p><b>{esc(key)}</b>: {esc(json.dumps(value, ensure_ascii=False))}</p>")
+    return "".join(out)
+
+
+def _reject_section(run_dir: Path, stats: dict) -> tuple[str, int | None]:
+    """Reject reasons with an example URL each, and how many rejects came after text extraction
+    (their n_words is filled)."""
+    files = sorted((run_dir / "rejected").glob("*.parquet"))
+    if not files:
+        reasons = stats.get("rejected_by_reason")
+        rows = [[r, n] for r, n in reasons.items()] if isinstance(reasons, dict) else []
+        return (_table(["reason", "captures"], rows) if rows else ""), None
+    rejected = Table(run_dir / "rejected", "rejected", files)
+    reasons = profile(rejected)["reject_reasons"]
+    lf = rejected.scan()
+    names = lf.collect_schema().names()
+    extracted = (lf.select(pl.col("n_words").is_not_null().sum()).collect(engine="streaming").item()
+                 if "n_words" in names else None)
+    examples = dict(lf.group_by("reason").agg(pl.col("url").drop_nulls().first()).collect(engine="streaming")
+                    .iter_rows()) if "url" in names else {}
+    plot = _barh(list(reasons), list(reasons.values()), "rejected captures by reason", colour="#b2182b")
+    return plot + _table(["reason", "captures", "example URL"],
+                         [[r, n, examples.get(r) or ""] for r, n in reasons.items()]), extracted
+
+
+def _kept_counts(lf: pl.LazyFrame, schema: pl.Schema, clusters_path: Path) -> tuple[int, int | None]:
+    """Documents without quality flags, and of those the ones deduplication keeps."""
+    clean = lf.filter(pl.col("quality_flags").list.len().fill_null(0) == 0) if "quality_flags" in schema else lf
+    n_clean = clean.select(pl.len()).collect(engine="streaming").item()
+    if not clusters_path.exists():
+        return n_clean, None
+    keep = pl.scan_parquet(clusters_path).select("id", "keep")
+    kept = clean.select("id").join(keep, on="id", how="left").filter(pl.col("keep").fill_null(True))
+    return n_clean, kept.select(pl.len()).collect(engine="streaming").item()
+
+
+def _variety_section(lf: pl.LazyFrame, schema: pl.Schema, docs_profile: dict) -> str:
+    variety = pl.col("variety").fill_null("unknown")
+    varieties = docs_profile["varieties"]
+    parts = [_barh([VARIETY_NAMES.get(v, v) for v in varieties], [d["rows"] for d in varieties.values()],
+                   "documents per variety", colour=[VARIETY_COLOURS.get(v, "#5e3c99") for v in varieties]),
+             _table(["variety", "documents", "share"],
+                    [[VARIETY_NAMES.get(v, v), d["rows"], Share(d["share"])] for v, d in varieties.items()])]
+    if "crawl_date" in schema:
+        by_year = lf.group_by(pl.col("crawl_date").dt.year().alias("year"), variety).agg(rows=pl.len())
+        parts.append(_stacked_shares(by_year.drop_nulls("year").collect(engine="streaming"), "year",
+                                     "variety shares by crawl year"))
+    if "tld" in schema:
+        top = [r["tld"] for r in docs_profile.get("top_tlds", []) if r["tld"] is not None][:12]
+        by_tld = lf.filter(pl.col("tld").is_in(top)).group_by("tld", variety).agg(rows=pl.len())
+        parts.append(_stacked_shares(by_tld.collect(engine="streaming"), "tld", "variety shares by TLD (top 12)"))
+    return "".join(parts)
+
+
+def _sample_section(lf: pl.LazyFrame, schema: pl.Schema, rows: int) -> str:
+    cols = [c for c in schema.names() if c in ("id", "url", "variety", "title", "text")]
+    samples = sample_rows(lf, cols, rows, 15)
+    return _table(["variety", "title", "URL", "beginning of text"],
+                  [[s.get("variety") or "unknown", s.get("title") or "", s.get("url") or "",
+                    (s.get("text") or "")[:160]] for s in samples], css_class="sample")
+
+
+def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] | None = None) -> Path:
+    """Write ``run_dir/report/index.html`` and return its path. ``thresholds``: signal column → (op, value)
+    with op one of < <= > >= == min max (min: value ≥ threshold passes), or a list of such pairs for a
+    signal with two bounds; they are drawn on the signal distributions with the share of documents
+    that pass."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: no such run folder")
+    docs_files = sorted((run_dir / "docs").glob("*.parquet"))
+    if not docs_files and not any((run_dir / "rejected").glob("*.parquet")):
+        raise UsageError(f"{run_dir}: no docs/ or rejected/ Parquet files (is this a run's output folder?)")
+    stats = _read_json(run_dir / "stats.json") or {}
+    mixes = _mixes(run_dir)
+    clusters_path = run_dir / "dedup" / "clusters.parquet"
+    reject_html, rejected_extracted = _reject_section(run_dir, stats)
+    docs_profile, clean, deduped = {"rows": 0}, 0, None
+    if docs_files:
+        docs = Table(run_dir / "docs", "docs", docs_files)
+        docs_profile, lf = profile(docs), docs.scan()
+        schema = lf.collect_schema()
+        clean, deduped = _kept_counts(lf, schema, clusters_path)
+    sections = [("Funnel", _funnel(stats, docs_profile, rejected_extracted, clean, deduped, mixes))]
+    if "varieties" in docs_profile:
+        sections.append(("Varieties", _variety_section(lf, schema, docs_profile)))
+    if reject_html:
+        sections.append(("Reject reasons", reject_html))
+    if docs_files:
+        sections.append(("Quality signals", _signal_section(lf, schema, thresholds)))
+        if words := docs_profile.get("n_words"):
+            sections.append(("Document length", _table(list(words), [list(words.values())])))
+    if clusters_path.exists():
+        sections.append(("Dedup clusters", _cluster_section(clusters_path)))
+    sections.append(("Mixes", _mix_section(mixes)))
+    if docs_files:
+        sections.append(("Sample documents", _sample_section(lf, schema, docs_profile["rows"])))
+    if stats:
+        sections.append(("Extract pass summary (stats.json)", _stats_section(stats)))
+    anchor = {t: esc(t.lower().replace(" ", "-")) for t, _ in sections}
+    body = "".join(f'<h2 id="{anchor[t]}">{esc(t)}</h2>{h}' for t, h in sections)
+    nav = " · ".join(f'<a href="#{anchor[t]}">{esc(t)}</a>' for t, _ in sections)
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f"<title>lusomix report — {esc(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>"
+            f"<h1>lusomix run report</h1><p class=note>{esc(run_dir.resolve())}</p><p>{nav}</p>{body}</body></html>")
+    out = run_dir / "report" / "index.html"
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_name("index.html.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

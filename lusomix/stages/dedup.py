@@ -1,0 +1,399 @@
+"""Dedup: exact and near-duplicate clusters over the whole corpus, from the band hashes in ``docs/``.
+
+Extract pass: :class:`MinHashSigner` stores ``minhash_bands`` (one uint64 per LSH band) and ``text_hash``.
+
+Dedup pass, in two steps that the executors run as tasks:
+
+1. :class:`BandGrouper` — one *unit* per band plus one for exact duplicates (``text_hash``); task ``rank``
+   of ``world_size`` takes the units ``u`` with ``u % world_size == rank`` (``world_size = units(config)``
+   gives one unit per task). A unit scans ``docs/*.parquet`` lazily, reading one band value per document,
+   groups equal hashes with polars and writes star edges (every member -> the group's smallest member)
+   to ``WORK/edges/<unit>.parquet``. Documents are named by their global row number in ``docs/``
+   (files in name order): uint32 edges instead of string ids keep the graph small at 10^7 documents.
+2. :class:`ClusterBuilder` — one task: connected components of all edges in one scipy call, then the
+   keep policy with one polars sort, written to ``OUT/dedup/clusters.parquet`` (``CLUSTERS_SCHEMA``, one
+   row per document of ``docs/`` in ``docs/`` order, ``cluster_id`` = the smallest id of the cluster);
+   with ``index`` on (default) also ``OUT/dedup/index.parquet`` + ``index.json`` for later runs.
+
+``previous_index`` (optional) adds a previous run's ``dedup/index.parquet`` (ids and hashes of every
+document it saw, cumulative along a chain of runs) to the rows grouped: a document of this run whose
+cluster holds a document of the index is not kept, so a new Arquivo.pt collection is deduplicated against
+collections already processed. ``cluster_size`` and ``cluster_id`` then count those earlier members too.
+
+Every edge file records a fingerprint of the rows (docs/ file names and row counts, the previous index)
+and of the MinHash parameters: a rerun skips units whose edges are current and redoes stale ones, and
+the builder refuses edges that do not match. Candidates are not verified (only band hashes are stored,
+not signatures; FineWeb does not verify either): the LSH parameters keep false candidates rare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.base import PipelineStep
+from pydantic import Field, field_validator
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from lusomix.filters.minhash import MinHasher, lsh_params
+from lusomix.filters.quality import flags_expr
+from lusomix.filters.text import text_hash
+from lusomix.errors import UsageError
+from lusomix.stages.config_base import StageConfig
+from lusomix.stages.schema import CLUSTERS_SCHEMA
+
+# Which document a cluster keeps: criteria applied in order, the smallest id breaking the last tie.
+# Each is (sort expression, descending, columns of docs/ it reads).
+KEEP_CRITERIA: dict[str, tuple[pl.Expr, bool, tuple[str, ...]]] = {
+    "prefer_pt_PT": ((pl.col("variety") == "pt_PT").fill_null(False), True, ("variety",)),
+    "fewer_quality_flags": (pl.col("quality_flags").list.len().fill_null(0), False, ("quality_flags",)),
+    "most_recent": (pl.col("crawl_date"), True, ("crawl_date",)),
+    "oldest": (pl.col("crawl_date"), False, ("crawl_date",)),
+    "longest": (pl.col("n_words"), True, ("n_words",)),
+}
+EXACT_UNIT = "exact"
+INDEX, INDEX_PARAMS = "index.parquet", "index.json"
+EDGE_SCHEMA = pa.schema([pa.field("doc", pa.uint32(), nullable=False), pa.field("root", pa.uint32(), nullable=False)])
+_FINGERPRINT_KEY = b"lusomix.dedup.fingerprint"
+
+
+class DedupInputError(UsageError, ValueError):
+    """docs/ and the dedup config or work folder do not match (a user's mistake, reported in one line)."""
+
+
+class DedupConfig(StageConfig):
+    """Exact + MinHash-LSH near-duplicate detection."""
+
+    threshold: float = Field(0.8, gt=0.0, lt=1.0, description="word 5-gram Jaccard similarity of near duplicates")
+    # 256 permutations -> 25 bands x 10 rows (datasketch's optimiser, recall-weighted). Measured on planted
+    # pairs (benchmarks/dedup_quality.py, seeds 0 and 1): recall 0.99 at Jaccard >= 0.8, as with FineWeb's
+    # 14x8, but false merges (true Jaccard < 0.5) 0.1-0.5% of merged pairs instead of 1.0-1.3%; signatures
+    # ~2,000 docs per CPU-second instead of ~2,400.
+    num_perm: int = Field(256, ge=2, le=1024, description="MinHash permutations (bands x rows fit in it)")
+    ngram: int = Field(5, ge=1, le=32, description="words per shingle")
+    seed: int = Field(1, ge=0, description="MinHash permutation seed; changing it needs a new extract pass")
+    keep: tuple[str, ...] = Field(
+        ("prefer_pt_PT", "fewer_quality_flags", "most_recent"),
+        description=f"which document a cluster keeps, criteria in order: {', '.join(KEEP_CRITERIA)}",
+    )
+    index: bool = Field(True, description="write dedup/index.parquet so later runs can dedup against this one")
+    previous_index: str | None = Field(
+        None, description="a previous run's dedup/ folder: documents duplicating its index are not kept"
+    )
+
+    @field_validator("keep")
+    @classmethod
+    def _known_criteria(cls, keep: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in keep if name not in KEEP_CRITERIA]
+        if unknown:
+            raise ValueError(f"unknown keep criteria {unknown}; known: {', '.join(KEEP_CRITERIA)}")
+        if len(set(keep)) != len(keep):
+            raise ValueError("keep criteria must not repeat")
+        return keep
+
+    def bands_rows(self) -> tuple[int, int]:
+        return lsh_params(self.threshold, self.num_perm)
+
+    def minhasher(self) -> MinHasher:
+        bands, rows = self.bands_rows()
+        return MinHasher(self.num_perm, bands, rows, seed=self.seed, ngram=self.ngram)
+
+
+def units(config: DedupConfig) -> int:
+    """Independent grouping units: one per band, plus exact duplicates."""
+    return config.bands_rows()[0] + 1
+
+
+def _unit_name(unit: int, bands: int) -> str:
+    return EXACT_UNIT if unit == bands else f"band-{unit:05d}"
+
+
+class MinHashSigner(PipelineStep):
+    """Extract pass: band hashes and exact-duplicate hash of every kept document."""
+
+    name = "🔏 minhash"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, config: DedupConfig):
+        super().__init__()
+        self.config = config
+        self._hasher: MinHasher | None = None
+
+    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        for doc in data:
+            if "reject" not in doc.metadata:
+                with self.track_time():
+                    if self._hasher is None:  # built in the worker: permutations are not pickled
+                        self._hasher = self.config.minhasher()
+                    doc.metadata["minhash_bands"] = self._hasher.bands(doc.text)
+                    doc.metadata["text_hash"] = text_hash(doc.text)
+                    self.stat_update("signed")
+            yield doc
+
+
+def docs_files(docs_dir: str | os.PathLike) -> list[Path]:
+    files = sorted(Path(docs_dir).glob("*.parquet"))
+    if not files:
+        raise DedupInputError(f"no documents to deduplicate: {docs_dir} has no .parquet files")
+    return files
+
+
+def _params(config: DedupConfig) -> dict:
+    bands, rows = config.bands_rows()
+    return {"num_perm": config.num_perm, "bands": bands, "rows": rows, "seed": config.seed, "ngram": config.ngram}
+
+
+def _previous_index(config: DedupConfig) -> Path | None:
+    if config.previous_index is None:
+        return None
+    folder = Path(config.previous_index)
+    try:
+        previous = json.loads((folder / INDEX_PARAMS).read_text())
+    except (OSError, ValueError):
+        raise DedupInputError(f"previous_index: {folder} has no readable {INDEX_PARAMS} (a dedup/ folder?)") from None
+    if not (folder / INDEX).is_file():
+        raise DedupInputError(f"previous_index: {folder / INDEX} not found")
+    mine = _params(config)
+    if {k: previous.get(k) for k in mine} != mine:
+        raise DedupInputError(f"previous_index: {folder} was built with MinHash {previous}, this run uses {mine}")
+    return folder / INDEX
+
+
+class Corpus:
+    """The rows the dedup pass numbers: docs/ files in name order, then a previous run's index, if any.
+
+    The fingerprint (file names, sizes and row counts, MinHash parameters) names this numbering: edges
+    built for another one are stale.
+    """
+
+    def __init__(self, docs_dir: str | os.PathLike, config: DedupConfig):
+        self.files = docs_files(docs_dir)
+        counts = [pq.read_metadata(f).num_rows for f in self.files]
+        self.n_docs = sum(counts)
+        self.previous = _previous_index(config)
+        self.n_previous = pq.read_metadata(self.previous).num_rows if self.previous else 0
+        sources = [*self.files, *([self.previous] if self.previous else [])]
+        # names, not paths: tasks on other machines may mount the output elsewhere
+        inventory = [[f.name, f.stat().st_size] for f in sources], counts, self.n_previous
+        self.fingerprint = hashlib.blake2b(
+            json.dumps([inventory, _params(config)]).encode(), digest_size=16
+        ).hexdigest()
+
+    def scan(self, *columns: str) -> pl.LazyFrame:
+        """``columns`` of every row with its number ``doc`` (docs first, then the previous index)."""
+        scans = [pl.scan_parquet(self.files, row_index_name="doc").select("doc", *columns)]
+        if self.previous:
+            scans.append(
+                pl.scan_parquet(self.previous, row_index_name="doc", row_index_offset=self.n_docs).select(
+                    "doc", *columns
+                )
+            )
+        return pl.concat(scans)
+
+
+def _edge_fingerprint(path: Path) -> str | None:
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid):
+        return None
+    value = meta.get(_FINGERPRINT_KEY)
+    return value.decode() if value else None
+
+
+def _write_atomic(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+
+
+def _star_edges(groups: pl.DataFrame) -> pl.DataFrame:
+    """Edges member -> smallest member for every hash shared by 2+ documents (columns doc, h)."""
+    shared = groups.filter(pl.col("h").is_duplicated())
+    return (
+        shared.with_columns(root=pl.col("doc").min().over("h"))
+        .filter(pl.col("doc") != pl.col("root"))
+        .select("doc", "root")
+        .sort("doc", "root")
+    )
+
+
+def _unit_hashes(corpus: Corpus, unit: int, bands: int) -> pl.DataFrame:
+    if unit == bands:
+        return corpus.scan("text_hash").select("doc", h="text_hash").collect(engine="streaming").drop_nulls()
+    column = pl.col("minhash_bands")
+    frame = (
+        corpus.scan("minhash_bands")
+        .select("doc", h=column.list.get(unit, null_on_oob=True), n=column.list.len())
+        .collect(engine="streaming")
+    )
+    lengths = frame["n"].drop_nulls()
+    if len(lengths) and (lengths.min() != bands or lengths.max() != bands):
+        raise DedupInputError(
+            f"docs/ has {lengths.min()}..{lengths.max()} band hashes per document but the dedup config "
+            f"gives {bands} bands: use the num_perm/threshold of the extract pass, or re-extract"
+        )
+    return frame.select("doc", "h").drop_nulls()
+
+
+class BandGrouper(PipelineStep):
+    """Dedup pass, grouping task: candidate edges of this rank's bands (and of exact duplicates)."""
+
+    name = "🪣 band groups"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, docs_dir: str, work_dir: str, config: DedupConfig):
+        super().__init__()
+        self.docs_dir, self.work_dir, self.config = docs_dir, work_dir, config
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        corpus = Corpus(self.docs_dir, self.config)
+        current = corpus.fingerprint
+        bands = self.config.bands_rows()[0]
+        for unit in range(rank, bands + 1, world_size):
+            path = Path(self.work_dir) / "edges" / f"{_unit_name(unit, bands)}.parquet"
+            if _edge_fingerprint(path) == current:
+                self.stat_update("units_already_done")
+                continue
+            with self.track_time(unit="unit"):
+                edges = _star_edges(_unit_hashes(corpus, unit, bands))
+                table = edges.to_arrow().cast(EDGE_SCHEMA)
+                _write_atomic(table.replace_schema_metadata({_FINGERPRINT_KEY: current.encode()}), path)
+            self.stat_update("exact_edges" if unit == bands else "band_edges", value=len(edges))
+            self.stat_update("units_done")
+
+
+def _components(work_dir: Path, n_rows: int, bands: int, current: str) -> np.ndarray:
+    """Cluster label of every row: connected components of all units' edges."""
+    sources, targets = [], []
+    for unit in range(bands + 1):
+        path = work_dir / "edges" / f"{_unit_name(unit, bands)}.parquet"
+        if not path.exists():
+            raise DedupInputError(f"dedup edges missing: {path} (run every band task before the builder)")
+        if _edge_fingerprint(path) != current:
+            raise DedupInputError(f"dedup edges are stale: {path} was built from other docs/ or parameters")
+        table = pq.read_table(path)
+        sources.append(table["doc"].to_numpy())
+        targets.append(table["root"].to_numpy())
+    src, dst = np.concatenate(sources), np.concatenate(targets)
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_rows, n_rows))
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+class ClusterBuilder(PipelineStep):
+    """Dedup pass, final task: clusters, sizes and the kept document of each cluster; and the index."""
+
+    name = "🕸️ clusters"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, docs_dir: str, work_dir: str, out_path: str, config: DedupConfig, quality_rules=None):
+        super().__init__()
+        self.docs_dir, self.work_dir, self.out_path, self.config = docs_dir, work_dir, out_path, config
+        self.quality_rules = quality_rules
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        if rank != 0:
+            return
+        corpus = Corpus(self.docs_dir, self.config)
+        with self.track_time(unit="run"):
+            table = build_clusters(corpus, self.work_dir, self.config, self.quality_rules)
+            _write_atomic(table, Path(self.out_path))
+            if self.config.index:
+                write_index(corpus, Path(self.out_path).parent, self.config)
+        kept = int(table["keep"].to_numpy().sum())
+        self.stat_update("documents", value=len(table))
+        self.stat_update("kept", value=kept)
+        self.stat_update("duplicates_dropped", value=len(table) - kept)
+
+
+def build_clusters(corpus: Corpus, work_dir: str, config: DedupConfig, quality_rules=None) -> pa.Table:
+    """The clusters table (``CLUSTERS_SCHEMA``) of the docs/ rows, from the edges of every unit.
+
+    ``quality_rules`` (filters.quality rules): recompute ``quality_flags`` from the stored signals under
+    these thresholds for the keep policy; None uses the flags stored by the extract pass."""
+    n = corpus.n_docs
+    all_labels = _components(Path(work_dir), n + corpus.n_previous, config.bands_rows()[0], corpus.fingerprint)
+    counts = np.bincount(all_labels)
+    labels, sizes = all_labels[:n], counts[all_labels[:n]].astype(np.int32)
+
+    criteria = [KEEP_CRITERIA[name] for name in config.keep]
+    columns = sorted({"id", *(col for _, _, cols in criteria for col in cols)})
+    docs = pl.scan_parquet(corpus.files)
+    if quality_rules is not None:
+        docs = docs.with_columns(flags_expr(quality_rules))
+    docs = docs.select(columns).collect(engine="streaming")
+
+    # Only documents with duplicates need the policy; singletons are their own cluster and kept.
+    multi = np.flatnonzero(sizes > 1)
+    members = docs[multi].with_columns(
+        label=pl.Series(labels[multi], dtype=pl.UInt32), row=pl.Series(multi, dtype=pl.UInt32)
+    )
+    members = members.sort(
+        ["label", *(expr for expr, _, _ in criteria), "id"],
+        descending=[False, *(desc for _, desc, _ in criteria), False],
+        nulls_last=True,
+    ).with_columns(keep=pl.col("label").is_first_distinct())
+    smallest = members.group_by("label").agg(cluster_id=pl.col("id").min())
+    keep = np.ones(n, dtype=bool)
+    keep[members["row"].to_numpy()] = members["keep"].to_numpy()
+
+    if corpus.n_previous:
+        # A cluster with a document of the previous index is already in the corpus: keep none of it here.
+        earlier = np.bincount(all_labels[n:], minlength=len(counts)) > 0
+        keep &= ~earlier[labels]
+        previous = corpus.scan("id").filter(pl.col("doc") >= n).collect(engine="streaming")
+        prev_labels = all_labels[previous["doc"].to_numpy()]
+        previous = previous.with_columns(label=pl.Series(prev_labels, dtype=pl.UInt32)).filter(
+            pl.col("label").is_in(smallest["label"].implode())
+        )
+        smallest = (
+            pl.concat([smallest, previous.select("label", cluster_id="id")])
+            .group_by("label")
+            .agg(pl.col("cluster_id").min())
+        )
+    cluster_id = members.select("row", "label").join(smallest, on="label")
+    ids = docs["id"].clone().scatter(cluster_id["row"].to_numpy(), cluster_id["cluster_id"])
+    return pa.table(
+        {
+            "id": docs["id"].to_arrow(),
+            "cluster_id": ids.to_arrow(),
+            "cluster_size": pa.array(sizes, pa.int32()),
+            "keep": pa.array(keep),
+        }
+    ).cast(CLUSTERS_SCHEMA)
+
+
+def write_index(corpus: Corpus, dedup_dir: Path, config: DedupConfig) -> None:
+    """``dedup/index.parquet``: ids and hashes of this run's documents and of the previous index (so a
+    chain of runs accumulates), with ``index.json`` naming the MinHash parameters they were made with."""
+    columns = ("id", "minhash_bands", "text_hash")
+    tmp = dedup_dir / f".{INDEX}.tmp"
+    corpus.scan(*columns).select(columns).sink_parquet(tmp, compression="zstd")
+    os.replace(tmp, dedup_dir / INDEX)
+    (dedup_dir / f".{INDEX_PARAMS}.tmp").write_text(json.dumps(_params(config), indent=1))
+    os.replace(dedup_dir / f".{INDEX_PARAMS}.tmp", dedup_dir / INDEX_PARAMS)
+
+
+def run_dedup_local(docs_dir: str | os.PathLike, dedup_dir: str | os.PathLike, config: DedupConfig) -> Path:
+    """Every grouping unit, then the builder, in this process: ``dedup_dir/clusters.parquet``."""
+    dedup_dir = Path(dedup_dir)
+    grouper = BandGrouper(str(docs_dir), str(dedup_dir), config)
+    for _ in grouper.run(None, rank=0, world_size=1):
+        pass
+    out_path = dedup_dir / "clusters.parquet"
+    for _ in ClusterBuilder(str(docs_dir), str(dedup_dir), str(out_path), config).run(None):
+        pass
+    return out_path

@@ -1,0 +1,481 @@
+"""Training mixes: select a run's documents, weight them, shuffle them globally and write even shards.
+
+A mix is ``OUT/mixes/NAME/shard-NNNNN.parquet`` (MIX_SCHEMA, zstd) + ``manifest.json`` (the mix contract
+read by the pretraining stage). How it is built, with memory bounded whatever the corpus size:
+
+1. **Plan** (polars, lazy, the ``text`` column is never read): scan docs/ for the selection columns plus a
+   per-file row position, join dedup/clusters.parquet, apply the recipe's selection and weights. Each
+   selected document becomes ``floor(w)`` repeats plus one more with probability ``frac(w)``; the draw and
+   the shuffle key come from a stable hash of (seed, id, repeat index), never from RNG state, so the same
+   inputs and recipe give the same mix on any machine. The plan is sorted by shuffle key (= the global
+   order of the mix), cut by the optional token budget, and cut into *buckets* of roughly
+   ``bucket_bytes`` of text. It holds ~100 bytes per planned row: the only part that grows with the
+   corpus, and it is small (1 M documents ≈ 0.1 GB).
+2. **Scatter**: stream every docs/ part once in record batches, gather the planned rows of each batch by
+   their row position (a repeat is gathered twice), and append them to their bucket's temporary file.
+   The total text bytes are summed on the way, so shard cuts can be even.
+3. **Shard**: load one bucket at a time, sort it by shuffle key, and stream rows into shards cut where
+   the running total of text bytes (or estimated tokens) crosses ``k * total / n_shards``: every shard
+   is within one document of the same size. Row groups have a fixed row count and are written from
+   contiguous buffers, so the bytes of a shard do not depend on where buckets fell.
+
+Peak memory ≈ plan + ~3 buckets. Every file is written under a temporary name and renamed; the
+manifest is removed first and written last, so a mix folder with a manifest is always complete.
+
+``tokens_est`` of a document = ceil(1.4 × n_words): Portuguese runs about 1.3-1.6 BPE tokens per
+word with Llama-family tokenizers; the pretraining stage can recount exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
+
+import lusomix
+from lusomix.errors import UsageError
+from lusomix.filters.quality import flags_expr
+from lusomix.stages.config_base import StageConfig
+from lusomix.stages.schema import MIX_SCHEMA
+
+VARIETIES = ("pt_PT", "pt_BR", "unknown")
+TOKENS_PER_WORD_X10 = 14  # tokens_est = ceil(n_words * 1.4), in integers so sums are exact
+DEFAULT_SHARD_BYTES = 128 * 2**20
+ROW_GROUP_ROWS = 4096
+ZSTD_LEVEL = 3
+SCATTER_BATCH_ROWS = 8192
+_EST_BYTES_PER_WORD = 7  # bucket sizing only (UTF-8 Portuguese ≈ 6 bytes/word + space); output unaffected
+_SALT_DRAW, _SALT_SHUFFLE = 0xD1B54A32D192ED03, 0x8CB92BA72F3D8DD7
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+class MixInputError(UsageError, ValueError):
+    """The run folder cannot give this mix (no docs/, no clusters when the recipe needs them, empty
+    selection). The CLI reports it as a usage error (one line, exit 2)."""
+
+
+class MixSelect(StageConfig):
+    """Which documents of docs/ enter the mix (all conditions must hold)."""
+
+    require_no_flags: bool = True  # quality_flags empty...
+    allow_flags: list[str] = []  # ...except for these rules, which are tolerated
+    dedup_keep_only: bool = True  # only the document dedup keeps of each cluster
+    langs: list[str] | None = None  # None = any
+    varieties: list[str] | None = None
+    domains_include: list[str] | None = None  # a domain matches itself and its subdomains
+    domains_exclude: list[str] = []
+    crawl_years: tuple[int, int] | None = None  # inclusive
+    min_words: NonNegativeInt = 0
+
+
+class MixRecipe(StageConfig):
+    """One named training mix. Weights multiply: variety × domain × source × rehydration."""
+
+    name: str
+    select: MixSelect = MixSelect()
+    weights: dict[str, NonNegativeFloat] = {"pt_PT": 2.0, "pt_BR": 0.25, "unknown": 0.5}  # absent → 1
+    domain_weights: dict[str, NonNegativeFloat] = {}  # exact docs/domain value → weight
+    source_weights: dict[str, NonNegativeFloat] = {}  # glob on source_file (first match wins) → weight
+    rehydrate: bool = False  # FineWeb-2 weights by cluster_size, on each cluster's kept document
+    token_budget: PositiveInt | None = None  # cut the shuffled mix at this many tokens_est
+    shard_target_bytes: PositiveInt | None = None  # of text; DEFAULT_SHARD_BYTES when neither is set
+    shard_target_tokens: PositiveInt | None = None
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+            raise ValueError(f"mix name {name!r} must be a folder name: letters, digits, '.', '_', '-'")
+        return name
+
+    @model_validator(mode="after")
+    def _one_shard_target(self) -> MixRecipe:
+        if self.shard_target_bytes is not None and self.shard_target_tokens is not None:
+            raise ValueError("set shard_target_bytes or shard_target_tokens, not both")
+        return self
+
+
+# ---- stable hashing: the only source of randomness ------------------------------------------------
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def id_hash64(ids: pl.Series | pa.Array | list[str]) -> np.ndarray:
+    """FNV-1a over the UTF-8 bytes of each id, finalised with splitmix64: stable across processes,
+    versions and machines (unlike polars' ``hash``), vectorised over rows (the loop runs over byte
+    positions, shrinking to the ids still that long)."""
+    arr = ids.to_arrow() if isinstance(ids, pl.Series) else pa.array(ids)
+    arr = pc.cast(arr, pa.large_string())
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None else None
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
+    active = np.arange(n)
+    for pos in range(int(lengths.max(initial=0))):
+        active = active[lengths[active] > pos]
+        h[active] = (h[active] ^ data[starts[active] + pos]) * np.uint64(0x100000001B3)
+    return _splitmix64(h)
+
+
+def repeat_key(id_hash: np.ndarray, repeat: np.ndarray, seed: int, salt: int) -> np.ndarray:
+    """64-bit key of (seed, id, repeat index); ``salt`` separates the subsampling draw from the shuffle."""
+    stream = _splitmix64(np.array([(seed * 0x9E3779B97F4A7C15 ^ salt) & _MASK64], dtype=np.uint64))
+    return _splitmix64(id_hash ^ _splitmix64(repeat.astype(np.uint64) ^ stream))
+
+
+def unit_interval(key: np.ndarray) -> np.ndarray:
+    return (key >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def repeats_for(id_hash: np.ndarray, weight: np.ndarray, seed: int) -> np.ndarray:
+    """floor(w) sure repeats, plus one more (repeat index floor(w)) when its draw falls under frac(w)."""
+    whole = np.floor(weight)
+    extra = unit_interval(repeat_key(id_hash, whole, seed, _SALT_DRAW)) < (weight - whole)
+    return (whole + extra).astype(np.int64)
+
+
+# ---- plan --------------------------------------------------------------------------------------------
+
+
+def rehydration_weight(cluster_size: pl.Expr) -> pl.Expr:
+    """FineWeb-2: 1→1, 2–3→N, 4→3, 5–99→5, 100–999→8, ≥1000→1 (huge clusters are boilerplate)."""
+    n = cluster_size.cast(pl.Float64)
+    return (
+        pl.when(n >= 1000).then(1.0).when(n >= 100).then(8.0).when(n >= 5).then(5.0)
+        .when(n == 4).then(3.0).when(n >= 2).then(n).otherwise(1.0)
+    )
+
+
+def _domain_match(domains: list[str]) -> pl.Expr:
+    dom = pl.col("domain")
+    hit = dom.is_in(domains)
+    for d in domains:
+        hit = hit | dom.str.ends_with("." + d)
+    return hit.fill_null(False)
+
+
+def _glob_regex(pattern: str) -> str:
+    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
+    return "^" + "".join(parts) + "$"
+
+
+def _selection(sel: MixSelect) -> pl.Expr:
+    cond = pl.lit(True)
+    if sel.require_no_flags:
+        flags = pl.col("quality_flags")
+        failing = flags.list.eval(pl.element().is_in(sel.allow_flags).not_()).list.sum()
+        cond &= failing.fill_null(0) == 0
+    if sel.langs is not None:
+        cond &= pl.col("lang").is_in(sel.langs).fill_null(False)
+    if sel.varieties is not None:
+        cond &= pl.col("variety").is_in(sel.varieties)
+    if sel.domains_include is not None:
+        cond &= _domain_match(sel.domains_include)
+    if sel.domains_exclude:
+        cond &= ~_domain_match(sel.domains_exclude)
+    if sel.crawl_years is not None:
+        cond &= pl.col("crawl_date").dt.year().is_between(*sel.crawl_years).fill_null(False)
+    if sel.min_words:
+        cond &= pl.col("n_words").fill_null(0) >= sel.min_words
+    return cond
+
+
+def _weight(recipe: MixRecipe) -> pl.Expr:
+    w = pl.col("variety").replace_strict(recipe.weights, default=1.0, return_dtype=pl.Float64)
+    if recipe.domain_weights:
+        w = w * pl.col("domain").replace_strict(recipe.domain_weights, default=1.0, return_dtype=pl.Float64)
+    if recipe.source_weights:
+        src = pl.lit(1.0)
+        for pattern, value in reversed(recipe.source_weights.items()):  # reversed: first match wins
+            src = pl.when(pl.col("source_file").str.contains(_glob_regex(pattern))).then(value).otherwise(src)
+        w = w * src
+    if recipe.rehydrate:
+        w = w * pl.when(pl.col("keep")).then(rehydration_weight(pl.col("cluster_size"))).otherwise(1.0)
+    return w
+
+
+def docs_files(run_dir: Path) -> list[Path]:
+    files = sorted((Path(run_dir) / "docs").glob("part-*.parquet"))
+    if not files:
+        raise MixInputError(f"no documents: {Path(run_dir) / 'docs'} has no part-*.parquet (run the extract pass)")
+    return files
+
+
+def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, quality_rules=None) -> pl.DataFrame:
+    """The mix without its text, one row per output row in output order: id_hash (``id_hash64`` of the
+    id), variety, n_words, repeat, key (the shuffle key), file (index into ``docs_files``), row (position
+    in that file), tokens_est, bucket."""
+    files = docs_files(run_dir)
+    starts = np.cumsum([0] + [pq.read_metadata(f).num_rows for f in files])
+    file_index = {str(f): i for i, f in enumerate(files)}
+    lf = pl.scan_parquet([str(f) for f in files], row_index_name="_global_row", include_file_paths="_path")
+    lf = lf.with_columns(pl.col("variety").fill_null("unknown"))
+    if quality_rules is not None:  # the run's current thresholds, re-applied to the stored signals
+        lf = lf.with_columns(flags_expr(quality_rules))
+    clusters = Path(run_dir) / "dedup" / "clusters.parquet"
+    if clusters.exists():
+        # a document the dedup pass does not list is a cluster of one, kept
+        lf = lf.join(pl.scan_parquet(clusters).select("id", "cluster_size", "keep"), on="id", how="left")
+        lf = lf.with_columns(pl.col("cluster_size").fill_null(1), pl.col("keep").fill_null(True))
+    elif recipe.select.dedup_keep_only or recipe.rehydrate:
+        raise MixInputError(
+            f"mix {recipe.name!r} needs {clusters} (dedup keep / rehydration): run the dedup pass, "
+            "or set select.dedup_keep_only and rehydrate to false"
+        )
+    if recipe.select.dedup_keep_only:
+        lf = lf.filter(pl.col("keep"))
+    lf = lf.filter(_selection(recipe.select)).select(
+        "id",
+        "variety",
+        pl.col("n_words").fill_null(0).cast(pl.Int64),
+        pl.col("_path").replace_strict(file_index, return_dtype=pl.Int32).alias("file"),
+        pl.col("_global_row").cast(pl.Int64).alias("_global_row"),
+        _weight(recipe).alias("weight"),
+    )
+    docs = lf.collect(engine="streaming")
+    if docs.height == 0:
+        raise MixInputError(f"mix {recipe.name!r} selects no documents from {run_dir}")
+    # from here on a document is its 64-bit id hash: the plan stays ~60 bytes a row, whatever the ids
+    id_hash = id_hash64(docs["id"])
+    docs = pl.DataFrame({
+        "id_hash": pl.Series(id_hash, dtype=pl.UInt64),
+        "variety": docs["variety"].cast(pl.Categorical),
+        "n_words": docs["n_words"].cast(pl.Int32),
+        "file": docs["file"],
+        "row": pl.Series(docs["_global_row"].to_numpy() - starts[docs["file"].to_numpy()], dtype=pl.Int64),
+        "n_rep": pl.Series(repeats_for(id_hash, docs["weight"].to_numpy(), recipe.seed), dtype=pl.Int32),
+    }).filter(pl.col("n_rep") > 0)
+    plan = docs.with_columns(repeat=pl.int_ranges(0, "n_rep", dtype=pl.Int32)).explode("repeat").drop("n_rep")
+    del docs
+    key = repeat_key(plan["id_hash"].to_numpy(), plan["repeat"].to_numpy(), recipe.seed, _SALT_SHUFFLE)
+    plan = plan.with_columns(key=pl.Series(key, dtype=pl.UInt64)).sort("key", "id_hash", "repeat")
+    plan = plan.with_columns(tokens_est=(pl.col("n_words").cast(pl.Int64) * TOKENS_PER_WORD_X10 + 9) // 10)
+    if recipe.token_budget is not None:
+        plan = plan.filter(pl.col("tokens_est").cum_sum() <= recipe.token_budget)
+    est_bytes = pl.col("n_words").cast(pl.Int64) * _EST_BYTES_PER_WORD + 64
+    return plan.with_columns(bucket=((est_bytes.cum_sum() - est_bytes) // bucket_bytes).cast(pl.Int32))
+
+
+# ---- scatter and shard ---------------------------------------------------------------------------------
+
+_BUCKET_SCHEMA = MIX_SCHEMA.append(pa.field("_rank", pa.int64()))
+_LOW_CARDINALITY = ["variety", "domain", "crawl_date", "n_words", "lang"]
+
+
+def _text_bytes(table: pa.Table) -> np.ndarray:
+    return pc.fill_null(pc.binary_length(table["text"]), 0).to_numpy().astype(np.int64)
+
+
+def _tokens_est(table: pa.Table) -> np.ndarray:
+    n_words = pc.fill_null(table["n_words"], 0).to_numpy().astype(np.int64)
+    return (n_words * TOKENS_PER_WORD_X10 + 9) // 10
+
+
+def _planned_rows(files: list[Path], plan: pl.DataFrame) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Stream docs/ once, yielding for each record batch its planned rows (a repeated document as often as
+    it repeats) with their text and ``_rank`` (position in the mix), and the bucket of each row."""
+    rank = pl.int_range(pl.len(), dtype=pl.Int64).alias("rank")
+    located = plan.select("id_hash", "file", "row", "bucket", rank).sort("file", "row")
+    for (file_no,), part in located.partition_by("file", as_dict=True, maintain_order=True).items():
+        rows, ranks, buckets, id_hashes = (part[c].to_numpy() for c in ("row", "rank", "bucket", "id_hash"))
+        pf = pq.ParquetFile(files[file_no])
+        group_starts = np.cumsum([0] + [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)])
+        # read only the row groups that hold planned rows: a narrow recipe skips most of the corpus
+        for group in np.unique(np.searchsorted(group_starts, rows, side="right") - 1):
+            start = int(group_starts[group])
+            for batch in pf.iter_batches(SCATTER_BATCH_ROWS, row_groups=[int(group)], columns=MIX_SCHEMA.names):
+                lo, hi = np.searchsorted(rows, [start, start + batch.num_rows])
+                first, start = start, start + batch.num_rows
+                if lo == hi:
+                    continue
+                picked = pa.Table.from_batches([batch]).take(rows[lo:hi] - first)
+                if not (id_hash64(picked["id"]) == id_hashes[lo:hi]).all():  # positions must name planned ids
+                    raise RuntimeError(f"{files[file_no]} changed while the mix was being built")
+                variety = pc.fill_null(picked["variety"], "unknown")
+                picked = picked.set_column(picked.schema.get_field_index("variety"), "variety", variety)
+                yield picked.append_column("_rank", pa.array(ranks[lo:hi])).cast(_BUCKET_SCHEMA), buckets[lo:hi]
+
+
+def _scatter(files: list[Path], plan: pl.DataFrame, bucket_dir: Path, by_tokens: bool) -> int:
+    """Append each planned row (with its text) to its bucket's file; return the total cut measure."""
+    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+    total = 0
+    try:
+        for picked, buckets in _planned_rows(files, plan):
+            total += int((_tokens_est(picked) if by_tokens else _text_bytes(picked)).sum())
+            order = np.argsort(buckets, kind="stable")
+            for chunk in np.split(order, np.flatnonzero(np.diff(buckets[order])) + 1):
+                b = int(buckets[chunk[0]])
+                if b not in writers:  # Arrow IPC + lz4: a temporary file that costs ~nothing to write or read
+                    writers[b] = pa.ipc.new_file(bucket_dir / f"bucket-{b:06d}.arrow", _BUCKET_SCHEMA,
+                                                 options=pa.ipc.IpcWriteOptions(compression="lz4"))
+                writers[b].write_table(picked.take(chunk))
+    finally:
+        for w in writers.values():
+            w.close()
+    return total
+
+
+class _ShardWriter:
+    """One shard: fixed-size row groups from contiguous buffers, tmp name until closed."""
+
+    def __init__(self, path: Path):
+        self.path, self.tmp = path, path.with_name(path.name + ".tmp")
+        # no dictionary or min/max statistics for the long unique strings: costly, and useless to readers
+        self.writer = pq.ParquetWriter(self.tmp, MIX_SCHEMA, compression="zstd", compression_level=ZSTD_LEVEL,
+                                       use_dictionary=_LOW_CARDINALITY, write_statistics=_LOW_CARDINALITY)
+        self.pending: list[pa.Table] = []
+        self.pending_rows = self.rows = self.tokens_est = 0
+
+    def write(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        self.rows += table.num_rows
+        self.tokens_est += int(_tokens_est(table).sum())
+        if self.pending_rows >= ROW_GROUP_ROWS:
+            buffered = pa.concat_tables(self.pending)
+            full = (buffered.num_rows // ROW_GROUP_ROWS) * ROW_GROUP_ROWS
+            for at in range(0, full, ROW_GROUP_ROWS):
+                group = buffered.slice(at, ROW_GROUP_ROWS).combine_chunks()
+                self.writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            self.pending = [buffered.slice(full)]
+            self.pending_rows = buffered.num_rows - full
+
+    def close(self) -> dict:
+        if self.pending_rows:
+            self.writer.write_table(pa.concat_tables(self.pending).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
+        self.writer.close()
+        os.replace(self.tmp, self.path)
+        return {"path": self.path.name, "rows": self.rows, "bytes": self.path.stat().st_size,
+                "sha256": file_sha256(self.path), "tokens_est": self.tokens_est}
+
+
+def _write_shards(bucket_dir: Path, out_dir: Path, total: int, target: int, by_tokens: bool) -> list[dict]:
+    """Stream the buckets in shuffle order into shards cut at k * total / n_shards of the measure."""
+    n_shards = max(1, round(total / target))
+    shards: list[dict] = []
+    writer: _ShardWriter | None = None
+    current = -1
+    done = 0
+    for bucket_path in sorted(bucket_dir.glob("bucket-*.arrow")):
+        with pa.memory_map(str(bucket_path)) as source:
+            table = pa.ipc.open_file(source).read_all().combine_chunks()  # take() is slow across chunks
+        table = table.take(pc.sort_indices(table["_rank"])).drop_columns(["_rank"])
+        measure = _tokens_est(table) if by_tokens else _text_bytes(table)
+        before = done + np.cumsum(measure) - measure
+        done += int(measure.sum())
+        shard_of = np.minimum(before * n_shards // max(total, 1), n_shards - 1)
+        cuts = np.flatnonzero(np.diff(shard_of)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, table.num_rows]):
+            if shard_of[lo] != current:
+                if writer is not None:
+                    shards.append(writer.close())
+                current = int(shard_of[lo])
+                # numbered by order, not by cut index: a document bigger than a whole shard skips a cut
+                writer = _ShardWriter(out_dir / f"shard-{len(shards):05d}.parquet")
+            writer.write(table.slice(lo, hi - lo))
+        del table
+    if writer is not None:
+        shards.append(writer.close())
+    return shards
+
+
+# ---- manifest -------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_fingerprint(run_dir: Path) -> str:
+    """sha256 over the name, size and sha256 of every docs/ part and dedup/clusters.parquet."""
+    run_dir = Path(run_dir)
+    inputs = docs_files(run_dir) + [p for p in [run_dir / "dedup" / "clusters.parquet"] if p.exists()]
+    lines = (f"{p.relative_to(run_dir).as_posix()}\t{p.stat().st_size}\t{file_sha256(p)}\n" for p in inputs)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _by_variety(plan: pl.DataFrame) -> dict:
+    found = plan.group_by("variety").agg(rows=pl.len(), tokens_est=pl.col("tokens_est").sum())
+    found = {r.pop("variety"): r for r in found.iter_rows(named=True)}
+    all_tokens = max(int(plan["tokens_est"].sum()), 1)
+    names = list(VARIETIES) + sorted(set(found) - set(VARIETIES))
+    rows = {v: found.get(v, {"rows": 0, "tokens_est": 0}) for v in names}
+    return {v: {**r, "share_tokens": round(r["tokens_est"] / all_tokens, 6)} for v, r in rows.items()}
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None = None,
+              bucket_bytes: int = 256 * 2**20, quality_rules=None) -> dict:
+    """Build ``recipe`` from the run folder into ``out_dir`` (default ``run_dir/mixes/NAME``) and return
+    the manifest. ``bucket_bytes`` bounds memory (≈ 3 × bucket_bytes + the plan); it does not change
+    the output. ``quality_rules``: recompute quality_flags from the stored signals under these
+    thresholds (None: the flags the extract pass stored)."""
+    run_dir = Path(run_dir)
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "mixes" / recipe.name
+    files = docs_files(run_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / "manifest.json"
+    manifest_path.unlink(missing_ok=True)  # no manifest = mix incomplete, whatever shards lie there
+    plan = plan_mix(run_dir, recipe, bucket_bytes, quality_rules)
+    by_tokens = recipe.shard_target_tokens is not None
+    target = recipe.shard_target_tokens if by_tokens else recipe.shard_target_bytes or DEFAULT_SHARD_BYTES
+    bucket_dir = Path(tempfile.mkdtemp(prefix=".buckets-", dir=out_dir))
+    try:
+        total = _scatter(files, plan, bucket_dir, by_tokens)
+        shards = _write_shards(bucket_dir, out_dir, total, target, by_tokens)
+    finally:
+        shutil.rmtree(bucket_dir, ignore_errors=True)
+    manifest = {
+        "name": recipe.name,
+        "created_by": f"lusomix {lusomix.__version__}",
+        "recipe": recipe.model_dump(mode="json"),
+        "quality_rules": None if quality_rules is None else [
+            {"name": r.name, "signal": r.signal, "bound": r.bound, "threshold": r.threshold} for r in quality_rules
+        ],
+        "seed": recipe.seed,
+        "input": {"run_dir": str(run_dir.resolve()), "fingerprint": run_fingerprint(run_dir)},
+        "shards": shards,
+        "totals": {
+            "rows": sum(s["rows"] for s in shards),
+            "bytes": sum(s["bytes"] for s in shards),
+            "tokens_est": sum(s["tokens_est"] for s in shards),
+            "documents_distinct": plan["id_hash"].n_unique(),
+        },
+        "by_variety": _by_variety(plan),
+    }
+    _write_json_atomic(manifest_path, manifest)
+    keep = {s["path"] for s in shards}
+    for stale in out_dir.glob("shard-*.parquet"):  # left by an earlier, larger build of this mix
+        if stale.name not in keep:
+            stale.unlink()
+    return manifest

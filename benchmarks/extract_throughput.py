@@ -132,6 +132,8 @@ def run_lusomix(corpus: Path, out: Path, workers: int) -> float:
     config = with_overrides(
         load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out / "lusomix"), workers=workers
     )
+    # the reference's trafilatura setting (AMÁLIA's), so both sides extract the same way
+    config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"favour_precision": True})})
     started = time.perf_counter()
     run_passes(config, ["extract"])
     return time.perf_counter() - started

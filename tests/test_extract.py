@@ -152,3 +152,21 @@ def test_quality_flags_under_the_default_preset(sample_run, expected):
     old = joined.filter(pl.col("file").str.starts_with("arquivo-"), pl.col("expect") == "kept")
     assert old.height >= 8 and not old["text"].str.starts_with("|").any()
 
+
+
+def test_variety_of_every_portuguese_page(sample_run, expected):
+    docs = _key(read_table(sample_run / "docs"))
+    joined = docs.join(
+        expected.select("file", "url", "date", "quality", "spelling", pl.col("variety").alias("expected_variety")),
+        on=["file", "url", "date"],
+    )
+    clean = joined.filter(pl.col("quality") == "clean")
+    wrong = clean.filter(pl.col("variety") != pl.col("expected_variety"))
+    assert wrong.is_empty(), wrong.select("url", "variety", "expected_variety", "p_pt_PT").rows()
+    # European pages in post-1990-agreement spelling (ação, atual) are European, not Brazilian
+    assert clean.filter(pl.col("spelling") == "ao90").height >= 10
+    # junk pages (keyword lists, tables) carry little evidence; most still come out right
+    assert (joined["variety"] == joined["expected_variety"]).mean() >= 0.97
+    assert ((joined["p_pt_PT"] >= 0) & (joined["p_pt_PT"] <= 1)).all()
+    stats = json.loads((sample_run / "stats.json").read_text())
+    assert set(stats["variety"]) <= {"pt_PT", "pt_BR", "unknown"} and stats["variety"]["pt_PT"]["docs"] > 0

@@ -20,6 +20,7 @@ from lusomix.stages.dedup import DedupConfig
 from lusomix.stages.ingest import IngestConfig
 from lusomix.stages.mix import MixRecipe
 from lusomix.stages.quality import QualityConfig
+from lusomix.stages.variety import VarietyConfig
 
 
 
@@ -44,6 +45,7 @@ class RunConfig(StageConfig):
     executor: ExecutorConfig = ExecutorConfig()
     ingest: IngestConfig = IngestConfig()
     language: LanguageConfig = LanguageConfig()
+    variety: VarietyConfig = VarietyConfig()
     quality: QualityConfig = QualityConfig()
     dedup: DedupConfig = DedupConfig()
     mixes: list[MixRecipe] = Field(default_factory=list, description="training mixes built by the mix pass")

@@ -74,8 +74,8 @@ def default_workers() -> int:
 class _Progress:
     """Counts completion markers while a pass runs and prints 'PASS: done/total tasks'."""
 
-    def __init__(self, label: str, logging_dir: str, total: int, stream=sys.stderr):
-        self.label, self.total, self.stream = label, total, stream
+    def __init__(self, label: str, logging_dir: str, total: int, stream=None):
+        self.label, self.total, self.stream = label, total, stream or sys.stderr
         self.completions = Path(logging_dir) / "completions" if "://" not in logging_dir else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)

@@ -26,6 +26,7 @@ from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
 from lusomix.stages.mix import build_mix
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
+from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import ExtractWriter
 
 PASSES = ("extract", "dedup", "mix", "report", "pretrain")
@@ -36,6 +37,7 @@ def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: st
         ArchiveReader(files, f"{logging_dir}/reports", config.ingest),
         MainTextExtractor(config.ingest),
         LanguageFilter(config.language),
+        VarietyIdentifier(config.variety),
         PIIMasker(config.quality),
         QualityAnnotator(config.quality),
         MinHashSigner(config.dedup),
@@ -49,6 +51,7 @@ def _extract_identity(config: RunConfig, files: list[str]) -> dict:
         "inputs": files,
         "ingest": config.ingest.model_dump(),
         "language": config.language.model_dump(),
+        "variety": config.variety.model_dump(),
         # masking changes the stored text; quality thresholds do not matter here (later passes re-apply them)
         "pii": config.quality.pii.model_dump(),
         # band hashes are stored per document: the dedup pass needs the same MinHash parameters
@@ -64,7 +67,7 @@ def run_extract(config: RunConfig) -> dict:
     out = Path(config.output)
     logging_dir = out / "logs" / "extract"
     files = expand_inputs(config.input)
-    identity = _extract_identity(config, files)
+    identity = json.loads(json.dumps(_extract_identity(config, files)))  # as it reads back (tuples → lists)
     marker = logging_dir / "run.json"
     if marker.exists():
         previous = json.loads(marker.read_text())

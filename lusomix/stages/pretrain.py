@@ -380,10 +380,13 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
 
     started_ray = not ray.is_initialized()
     if started_ray:
+        # workers' own log lines reach the terminal only with -v (LUSOMIX_LOG_LEVEL=INFO); metrics.jsonl has them all
+        quiet = os.environ.get("LUSOMIX_LOG_LEVEL", "WARNING") != "INFO"
         if ray_address:
-            ray.init(address=ray_address)
+            ray.init(address=ray_address, log_to_driver=not quiet)
         else:
-            ray.init(num_cpus=dc.num_cpus or dc.workers * dc.cpus_per_worker, include_dashboard=False)
+            ray.init(num_cpus=dc.num_cpus or dc.workers * dc.cpus_per_worker, include_dashboard=False,
+                     log_to_driver=not quiet)
     try:
         if start_step < max_steps:
             trainer = TorchTrainer(

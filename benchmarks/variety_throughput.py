@@ -1,0 +1,106 @@
+"""Throughput of the variety model on one core: sentences/s for `variety predict`, pages/s for identify.
+
+Reference run in the same script: lid.176 (the language-ID step the extract pass already runs) on the
+same sentences, so the ratio says what variety identification adds next to it.
+
+    .venv/bin/python benchmarks/variety_throughput.py [--sentences N] [--pages N]
+
+Sentences come from ../shared/data/variety/news when present (else built from a few written lines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import time
+from pathlib import Path
+
+from lusomix.filters.variety import MODELS_DIR, VarietyModel
+from lusomix.pipeline.cli_variety import _parse, _write_chunk
+
+NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "variety" / "news"
+FALLBACK = [
+    "Estou a pensar ir de comboio até ao Porto no fim de semana, mas os bilhetes já estão quase esgotados.",
+    "Você pode salvar o arquivo direto no celular sem precisar instalar nada.",
+    "A direção do clube está a preparar um projeto para renovar o relvado antes do início da época.",
+    "Os torcedores comemoraram muito depois que o Flamengo fez dois gols no segundo tempo.",
+]
+
+
+def load_sentences(n: int) -> list[str]:
+    lines: list[str] = []
+    if NEWS.is_dir():
+        for path in sorted(NEWS.glob("*.tsv")):
+            lines += [line.rsplit("\t", 1)[0] for line in path.read_text(encoding="utf-8").splitlines() if line]
+    lines = lines or FALLBACK
+    random.Random(0).shuffle(lines)
+    return (lines * (n // len(lines) + 1))[:n]
+
+
+def best_of(repeats: int, fn) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=int, default=50_000)
+    parser.add_argument("--pages", type=int, default=2_000)
+    parser.add_argument("--chunk", type=int, default=1000)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+
+    model = VarietyModel.load()
+    sentences = load_sentences(args.sentences)
+    chunks = [sentences[i : i + args.chunk] for i in range(0, len(sentences), args.chunk)]
+    words = sum(len(s.split()) for s in sentences) / len(sentences)
+    print(f"{len(sentences)} sentences, {words:.1f} words on average, chunks of {args.chunk}, one core")
+
+    t_sent = best_of(3, lambda: [model.predict_sentences(c) for c in chunks])
+    print(f"predict_sentences          {len(sentences) / t_sent:>10,.0f} sentences/s")
+
+    lines = [s + "\n" for s in sentences]
+
+    def cli_path():
+        sink = io.StringIO()
+        for i in range(0, len(lines), args.chunk):
+            _write_chunk(model, [line.rstrip("\n") for line in lines[i : i + args.chunk]], sink)
+
+    t_cli = best_of(3, cli_path)
+    print(f"variety predict (CLI path) {len(sentences) / t_cli:>10,.0f} sentences/s   goal >= 20,000")
+    assert _parse('{"text": "x"}') == ("x", None)
+
+    import fasttext
+
+    lid = fasttext.load_model(str(MODELS_DIR / "lid.176.ftz"))
+    flat = [s.replace("\n", " ") for s in sentences]
+    t_lid = best_of(3, lambda: [lid.predict(flat[i : i + args.chunk], k=1) for i in range(0, len(flat), args.chunk)])
+    print(f"reference: lid.176 predict {len(sentences) / t_lid:>10,.0f} sentences/s   variety/lid time ratio {t_cli / t_lid:.2f}")
+
+    rng = random.Random(1)
+    pages = []
+    for _ in range(args.pages):
+        paragraph, page = [], []
+        while sum(len(p.split()) for p in page) < 300:
+            paragraph.append(rng.choice(sentences))
+            if len(paragraph) == 3:
+                page.append(" ".join(paragraph))
+                paragraph = []
+        pages.append("\n\n".join(page))
+    page_words = sum(len(p.split()) for p in pages) / len(pages)
+    page_chunks = [pages[i : i + 100] for i in range(0, len(pages), 100)]
+    t_pages = best_of(3, lambda: [model.identify_batch(c) for c in page_chunks])
+    t_single = best_of(1, lambda: [model.identify(p) for p in pages])
+    print(f"identify, ~{page_words:.0f}-word pages: {len(pages) / t_pages:,.0f} pages/s batched, "
+          f"{len(pages) / t_single:,.0f} pages/s one at a time ({t_single / len(pages) * 1e6:.0f} µs/page)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""pt_PT / pt_BR identification: the shipped model on sentences written for this test, URL evidence,
+document aggregation, the datatrove step, and the `lusomix variety` commands."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lusomix.filters import variety as vf
+from lusomix.errors import UsageError
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+VARIETY_DATA = SHARED_DATA / "variety"
+
+# Written for this test (not taken from any training source). Post-AO90 European spelling is marked.
+EUROPEAN_AO90 = [
+    "A direção do clube está a preparar um projeto para renovar o relvado antes do início da época.",
+    "Atualmente, o utilizador pode guardar o ficheiro diretamente no telemóvel sem precisar de instalar nada.",
+    "O diretor da escola disse-nos que a atividade vai decorrer no pavilhão e que os miúdos têm de levar o lanche.",
+    "A receção do hotel fica no rés-do-chão e o pequeno-almoço é servido até às dez horas.",
+    "O Conselho de Ministros aprovou uma nova ação de formação para os trabalhadores do setor, gerida pelas autarquias.",
+    "Foi um espetáculo ótimo: a equipa técnica esteve impecável e o público aplaudiu de pé durante vários minutos.",
+    "A coleção de outono chega às lojas na próxima semana e pode ser encomendada no nosso sítio na Internet.",
+    "O objetivo é reduzir o número de atropelamentos nas passadeiras, explicou o comandante da PSP aos condutores.",
+    "Se tiveres alguma dúvida sobre a fatura da eletricidade, liga-nos para a linha de apoio ao cliente.",
+]
+EUROPEAN_OTHER = [
+    "Estou a pensar ir de comboio até ao Porto no fim de semana, mas os bilhetes já estão quase esgotados.",
+    "A minha irmã comprou um frigorífico novo e agora não sabe o que há de fazer ao antigo.",
+    "Carregue no botão para descarregar o ficheiro e guarde-o numa pasta do seu computador.",
+    "O treinador não quis falar aos jornalistas no final do jogo, mas o guarda-redes garantiu que a equipa vai dar a volta.",
+    "Os alunos do secundário vão ter aulas de substituição enquanto a professora estiver de baixa.",
+    "Apanhei o autocarro às oito e ainda cheguei atrasado ao emprego por causa do trânsito na ponte.",
+    "Na casa de banho do restaurante não havia papel, o que é inaceitável num sítio destes.",
+]
+BRAZILIAN = [
+    "Peguei o ônibus às oito e mesmo assim cheguei atrasado no trabalho por causa do trânsito na marginal.",
+    "Você pode salvar o arquivo direto no celular sem precisar instalar nada.",
+    "Estou pensando em ir de trem até São Paulo no fim de semana, mas as passagens já estão quase esgotadas.",
+    "A prefeitura anunciou ontem que os ônibus vão circular com mais frequência nos fins de semana.",
+    "O técnico não quis falar com a imprensa depois do jogo, mas o goleiro garantiu que o time vai reagir.",
+    "Minha irmã comprou uma geladeira nova e agora não sabe o que fazer com a antiga.",
+    "Me diz uma coisa: você já tomou café da manhã hoje?",
+    "A gente foi na praia no domingo e voltou todo mundo queimado de sol.",
+    "Clique no botão para baixar o arquivo e salve numa pasta do seu computador.",
+    "O banheiro do restaurante estava sem papel, o que é um absurdo num lugar desses.",
+    "Os torcedores comemoraram muito depois que o Flamengo fez dois gols no segundo tempo.",
+    "O usuário precisa cadastrar uma senha com pelo menos oito caracteres para acessar a plataforma.",
+    "Se você tiver alguma dúvida sobre a conta de luz, ligue para a central de atendimento.",
+    "Os alunos do ensino médio vão ter aula de reposição enquanto a professora estiver de licença.",
+    "A gente está fazendo o possível para entregar o pedido até sexta-feira, mas o caminhão quebrou na estrada.",
+    "Ela tá morando em Curitiba faz dois anos e adora a cidade.",
+    "O governo federal liberou R$ 2 bilhões para obras de saneamento no Nordeste.",
+]
+EUROPEAN = EUROPEAN_AO90 + EUROPEAN_OTHER
+
+PARAGRAPHS = [
+    (vf.PT_PT, "O novo centro de saúde abre as portas na segunda-feira. A autarquia garante que a receção "
+     "vai funcionar das oito às vinte horas e que os utentes podem marcar consultas pelo telemóvel. "
+     "O projeto custou dois milhões de euros e foi financiado por fundos europeus."),
+    (vf.PT_PT, "Quando chegámos à estação, o comboio já tinha partido. Tivemos de apanhar um autocarro até "
+     "Coimbra e, pelo caminho, a minha mãe ligou-me a perguntar se queríamos jantar lá em casa."),
+    (vf.PT_PT, "Para instalar a aplicação, descarregue o ficheiro e execute-o. Se o ecrã ficar preto, "
+     "reinicie o computador e tente novamente. O utilizador pode alterar as definições a qualquer momento."),
+    (vf.PT_BR, "O novo posto de saúde abre as portas na segunda-feira. A prefeitura garante que a recepção "
+     "vai funcionar das oito às vinte horas e que os pacientes podem marcar consulta pelo celular. "
+     "A obra custou dois milhões de reais e foi bancada pelo governo estadual."),
+    (vf.PT_BR, "Quando a gente chegou na rodoviária, o ônibus já tinha saído. Tivemos que pegar um táxi até "
+     "Campinas e, no caminho, minha mãe me ligou perguntando se a gente queria jantar na casa dela."),
+    (vf.PT_BR, "Para instalar o aplicativo, baixe o arquivo e execute. Se a tela ficar preta, reinicie o "
+     "computador e tente de novo. O usuário pode mudar as configurações a qualquer momento."),
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> vf.VarietyModel:
+    return vf.VarietyModel.load()
+
+
+def _share(labels, wanted) -> float:
+    return float(np.mean([label == wanted for label in labels]))
+
+
+# --------------------------------------------------------------------------- the shipped model
+def test_shipped_model_is_small_and_calibrated():
+    assert vf.DEFAULT_MODEL.is_file() and vf.DEFAULT_MODEL.stat().st_size <= 10 * 2**20
+    params = json.loads(vf.DEFAULT_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    assert {"a", "b", "c", "gamma"} <= set(params["calibration"])
+
+
+def test_european_sentences_including_post_agreement_spelling(model):
+    p = model.predict_sentences(EUROPEAN)
+    assert _share(p >= 0.5, True) >= 0.9, [s for s, x in zip(EUROPEAN, p) if x < 0.5]
+    # ação, atual, diretor, receção: post-agreement European spelling must not read as Brazilian
+    p_ao90 = model.predict_sentences(EUROPEAN_AO90)
+    assert _share(p_ao90 >= 0.5, True) >= 0.85, [s for s, x in zip(EUROPEAN_AO90, p_ao90) if x < 0.5]
+
+
+def test_brazilian_sentences(model):
+    p = model.predict_sentences(BRAZILIAN)
+    assert _share(p < 0.5, True) >= 0.9, [s for s, x in zip(BRAZILIAN, p) if x >= 0.5]
+
+
+def test_multi_sentence_paragraphs_are_all_right(model):
+    for expected, text in PARAGRAPHS:
+        assert model.identify(text).variety == expected, text
+
+
+def test_page_is_decided_by_all_its_text_not_one_odd_sentence(model):
+    # a European page quoting one Brazilian sentence stays European
+    page = "\n".join([*EUROPEAN_OTHER[:4], BRAZILIAN[6], *EUROPEAN_AO90[:3]])
+    result = model.identify(page)
+    assert result.variety == vf.PT_PT
+    assert result.p_pt_PT_text > model.predict_sentences([BRAZILIAN[6]])[0]
+
+
+def test_two_words_are_unknown(model):
+    assert model.identify("Ver mais").variety == vf.UNKNOWN
+    assert model.identify("Olá mundo", "https://www.exemplo.pt/").variety == vf.UNKNOWN
+
+
+def test_batch_and_single_document_agree(model):
+    texts = [PARAGRAPHS[0][1], BRAZILIAN[0], "", "\n\n".join(EUROPEAN_OTHER)]
+    labels, p, p_text = model.identify_batch(texts, [None, "https://x.com.br/", None, "https://a.pt/"])
+    for i, (text, url) in enumerate(zip(texts, [None, "https://x.com.br/", None, "https://a.pt/"])):
+        single = model.identify(text, url)
+        assert (single.variety, single.p_pt_PT) == (labels[i], pytest.approx(p[i]))
+    assert labels[2] == vf.UNKNOWN and p_text[2] == pytest.approx(0.5)
+
+
+# --------------------------------------------------------------------------- URL evidence
+def test_url_evidence_parses_the_host():
+    assert vf.url_log_odds("https://www.brisa.pt/pt/portagens") > 0  # .pt, not ".br" as a substring
+    assert vf.url_log_odds("http://www.brisa.com/") == 0
+    assert vf.url_log_odds("http://brasileiro.example.org/sobre") == 0
+    assert vf.url_log_odds("https://www.exemplo.com.br/") < 0
+    assert vf.url_log_odds("https://support.example.com/pt-br/article/123") < 0
+    assert vf.url_log_odds("https://support.example.com/pt-BR/") < 0
+    assert vf.url_log_odds("https://docs.example.org/index_pt_BR.html") < 0
+    assert vf.url_log_odds("https://www.example.com/?lang=pt-br") < 0
+    assert vf.url_log_odds("https://www.example.com/pt-pt/ajuda") > 0
+    assert vf.url_log_odds("https://www.example.com/breve/noticias") == 0
+    assert vf.url_log_odds(None) == 0 and vf.url_log_odds("not a url at all") == 0
+
+
+@pytest.mark.parametrize("url", ["https://www.jornaldeangola.ao/ao/noticias/", "http://www.jornalnoticias.co.mz/"])
+def test_african_cctld_counts_as_european(model, url):
+    assert vf.url_log_odds(url) > 0
+    result = model.identify(EUROPEAN_OTHER[0] + " " + EUROPEAN_AO90[7], url)
+    assert result.variety == vf.PT_PT
+    assert result.p_pt_PT >= result.p_pt_PT_text
+
+
+def test_url_is_evidence_combined_with_the_text(model):
+    text = "Os preços subiram outra vez este mês."
+    plain = model.identify(text)
+    br_path = model.identify(text, "https://www.example.com/pt-br/noticias")
+    assert br_path.p_pt_PT < plain.p_pt_PT and br_path.p_pt_PT_text == pytest.approx(plain.p_pt_PT_text)
+    # clear text outweighs a contrary URL
+    assert model.identify(PARAGRAPHS[1][1], "https://www.exemplo.com.br/").variety == vf.PT_PT
+    assert model.identify(PARAGRAPHS[4][1], "https://www.exemplo.pt/").variety == vf.PT_BR
+    assert model.identify(text, url_weight=0.0).p_pt_PT == pytest.approx(plain.p_pt_PT_text)
+
+
+# --------------------------------------------------------------------------- text handling
+def test_normalise_keeps_cues_and_drops_noise():
+    line = vf.normalise("Diz-me, você viu R$ 20 em https://x.com.br/a? %(name)s «Sim»")
+    words = line.split()
+    assert "diz-me" in words and "xptencl" in words and "xbrvoce" in words and "xbrl" in words
+    assert "xguil" in words and "https" not in line and "name" not in words and "0" in words
+    assert vf.normalise_lines(["a\nb", "c"]) == [vf.normalise("a b"), vf.normalise("c")]
+
+
+def test_segments_split_long_paragraphs_at_sentence_ends():
+    sentence = "Esta frase tem exatamente oito palavras ao todo. "
+    pieces = vf.segments("Título\n\n" + sentence * 30)
+    assert pieces[0] == "Título" and len(pieces) > 3
+    assert all(len(p.split()) <= 80 for p in pieces[1:])
+    assert "".join(pieces[1:]).replace(" ", "") == (sentence * 30).replace(" ", "")
+
+
+# --------------------------------------------------------------------------- the extract-pass step
+def test_variety_step_annotates_only_kept_portuguese_documents():
+    from datatrove.data import Document
+
+    from lusomix.stages.variety import VarietyConfig, VarietyIdentifier
+
+    docs = [
+        Document(PARAGRAPHS[0][1], "pt1", metadata={"lang": "pt", "url": "https://www.publico.pt/a"}),
+        Document(PARAGRAPHS[3][1], "br1", metadata={"lang": "pt", "url": "https://g1.globo.com/a"}),
+        Document("Ver mais", "short", metadata={"lang": "pt", "url": None}),
+        Document(PARAGRAPHS[1][1], "rej", metadata={"lang": "pt", "reject": "too_short"}),
+        Document("Hello world, this is English.", "en", metadata={"lang": "en"}),
+    ]
+    step = VarietyIdentifier(VarietyConfig())
+    out = {d.id: d for d in step.run(iter(docs))}
+    assert list(out) == ["pt1", "br1", "short", "rej", "en"]
+    assert out["pt1"].metadata["variety"] == vf.PT_PT and out["br1"].metadata["variety"] == vf.PT_BR
+    assert out["short"].metadata["variety"] == vf.UNKNOWN
+    assert 0.0 <= out["br1"].metadata["p_pt_PT"] < 0.5 and "p_pt_PT_text" in out["br1"].metadata
+    assert "variety" not in out["rej"].metadata and "variety" not in out["en"].metadata
+    counts = {k: v.total for k, v in step.stats.stats.items() if k.startswith("variety/")}
+    assert counts == {"variety/pt_PT": 1, "variety/pt_BR": 1, "variety/unknown": 1}
+
+
+def test_variety_config_rejects_bad_values():
+    from pydantic import ValidationError
+
+    from lusomix.stages.variety import VarietyConfig
+
+    assert VarietyConfig().unknown_band == vf.DEFAULT_UNKNOWN_BAND
+    with pytest.raises(ValidationError):
+        VarietyConfig(unknown_band=(0.7, 0.9))
+    with pytest.raises(ValidationError):
+        VarietyConfig(url_weigth=1.0)  # typo: extra keys are forbidden
+
+
+# --------------------------------------------------------------------------- CLI
+def _cli(argv: list[str]) -> int:
+    from lusomix.pipeline.cli_variety import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+class _CountingInput:
+    """stdin stand-in that records how many lines were consumed."""
+
+    def __init__(self, lines):
+        self.lines, self.consumed = lines, 0
+
+    def __iter__(self):
+        for line in self.lines:
+            self.consumed += 1
+            yield line
+
+
+class _RecordingOutput(io.StringIO):
+    def __init__(self, source):
+        super().__init__()
+        self.source, self.consumed_at_first_write = source, None
+
+    def write(self, s):
+        if self.consumed_at_first_write is None:
+            self.consumed_at_first_write = self.source.consumed
+        return super().write(s)
+
+
+def test_predict_streams_jsonl_in_order(monkeypatch):
+    rows = []
+    for i in range(5):
+        rows.append((EUROPEAN[i], vf.PT_PT, "plain"))
+        rows.append((BRAZILIAN[i], vf.PT_BR, "json"))
+    rows.append(("Ver mais", vf.UNKNOWN, "plain"))
+    rows.append(('{"not": "a text record"} obrigado pela atenção de todos vocês', None, "plain"))
+    lines = [
+        json.dumps({"text": t, "url": "https://a.com.br/"}) + "\n" if kind == "json" else t + "\n" for t, _, kind in rows
+    ]
+    source = _CountingInput(lines * 3)
+    out = _RecordingOutput(source)
+    monkeypatch.setattr(sys, "stdin", source)
+    monkeypatch.setattr(sys, "stdout", out)
+    assert _cli(["variety", "predict", "--input", "-", "--chunk", "4"]) == 0
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(records) == len(lines) * 3
+    assert out.consumed_at_first_write <= 5  # the first chunk went out before the rest was read
+    for (text, expected, _), record in zip(rows * 3, records):
+        assert set(record) == {"label", "p_pt_PT"} and 0.0 <= record["p_pt_PT"] <= 1.0
+        if expected is not None:
+            assert record["label"] == expected, text
+
+
+def test_predict_reads_a_file(tmp_path, capsys):
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(EUROPEAN_AO90[:3] + BRAZILIAN[:3]) + "\n", encoding="utf-8")
+    assert _cli(["variety", "predict", "--input", str(path)]) == 0
+    labels = [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()]
+    assert labels == [vf.PT_PT] * 3 + [vf.PT_BR] * 3
+
+
+def test_eval_prints_confusion_matrix(tmp_path, capsys):
+    path = tmp_path / "gold.tsv"
+    path.write_text("".join(f"{t}\tpt_PT\n" for t in EUROPEAN) + "".join(f"{t}\tpt_BR\n" for t in BRAZILIAN))
+    assert _cli(["variety", "eval", "--data", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "confusion" in text and "macro-F1" in text and "precision" in text
+    assert _cli(["variety", "eval", "--data", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["confusion"]
+    assert sum(rows[vf.PT_PT].values()) == len(EUROPEAN) and sum(rows[vf.PT_BR].values()) == len(BRAZILIAN)
+    assert report["accuracy"] == pytest.approx((rows[vf.PT_PT][vf.PT_PT] + rows[vf.PT_BR][vf.PT_BR]) / report["n"])
+
+
+def test_cli_usage_errors(tmp_path):
+    with pytest.raises(UsageError):
+        _cli(["variety", "eval", "--data", str(tmp_path / "missing.tsv")])
+    with pytest.raises(UsageError):
+        _cli(["variety", "predict", "--input", str(tmp_path / "missing.txt")])
+    with pytest.raises(UsageError):
+        _cli(["variety", "train", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.ftz")])
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("uma frase\tpt_AO\n")
+    with pytest.raises(UsageError):
+        _cli(["variety", "eval", "--data", str(bad)])
+
+
+def _synthetic_corpus(root: Path) -> None:
+    """Four small sources, both varieties each, built from contrasting word pairs."""
+    rng = random.Random(0)
+    pairs = [("autocarro", "ônibus"), ("comboio", "trem"), ("ecrã", "tela"), ("ficheiro", "arquivo"),
+             ("utilizador", "usuário"), ("telemóvel", "celular"), ("equipa", "time"), ("rapariga", "garota")]
+    frame = ["o {} chegou cedo", "vi o {} ontem", "onde está o {} novo", "gosto do {} azul", "o {} avariou"]
+    (root / "news").mkdir(parents=True)
+    (root / "docs").mkdir()
+    for s, name in enumerate(["alfa", "beta", "gama", "delta"]):
+        rows = []
+        for _ in range(60):
+            pt, br = rng.choice(pairs)
+            rows += [(rng.choice(frame).format(pt) + " e " + rng.choice(frame).format(rng.choice(pairs)[0]), "pt_PT"),
+                     (rng.choice(frame).format(br) + " e " + rng.choice(frame).format(rng.choice(pairs)[1]), "pt_BR")]
+        if s % 2:
+            (root / "news" / f"{name}.tsv").write_text("".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+        else:
+            for label in ("pt_PT", "pt_BR"):
+                (root / "docs" / f"{name}.{label}.txt").write_text(
+                    "\n".join(t for t, y in rows if y == label) + "\n", encoding="utf-8")
+
+
+def test_train_cli_builds_a_loadable_calibrated_model(tmp_path, capsys):
+    data = tmp_path / "data"
+    _synthetic_corpus(data)
+    out = tmp_path / "model" / "v.ftz"
+    assert _cli(["variety", "train", "--data", str(data), "--out", str(out), "--epochs", "5", "--bucket", "5000"]) == 0
+    assert out.is_file() and out.with_suffix(".json").is_file()
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["sources"] == {"alfa": 120, "beta": 120, "delta": 120, "gama": 120}
+    assert sidecar["heldout"]["segments"] == 480
+    trained = vf.VarietyModel.load(out)
+    p = trained.predict_sentences(["o autocarro chegou cedo e vi o comboio ontem", "o ônibus chegou cedo e vi o trem ontem"])
+    assert p[0] > 0.5 > p[1]
+
+
+# --------------------------------------------------------------------------- training data (shared)
+def test_folds_hold_out_sources_and_split_bosque_by_block():
+    if not VARIETY_DATA.is_dir():
+        pytest.skip(f"shared variety data not found at {VARIETY_DATA}")
+    from lusomix.pipeline.variety_training import BLOCK_SPLIT, assign_folds, load_corpus
+
+    corpus = load_corpus([VARIETY_DATA])
+    folds = assign_folds(corpus)
+    for source in np.unique(corpus.source):
+        in_source = corpus.source == source
+        if source in BLOCK_SPLIT:
+            assert len(np.unique(folds[in_source])) == 2
+            for g in np.unique(corpus.group[in_source]):  # a document/pair block never straddles folds
+                assert len(np.unique(folds[in_source & (corpus.group == g)])) == 1
+        else:
+            assert len(np.unique(folds[in_source])) == 1, source
+    dslcc_fold = folds[corpus.source == "dslcc_v1_v2"][0]
+    # DSLCC's fold holds no other source with both varieties: its news accuracy is on unseen newspapers
+    assert set(corpus.source[(folds == dslcc_fold) & corpus.news]) == {"dslcc_v1_v2", "ud_porttinari"}
+    for k in np.unique(folds):
+        train = folds != k
+        assert {0, 1} <= set(corpus.y[train & corpus.news]) and {0, 1} <= set(corpus.y[train & ~corpus.news])
+
+
+def test_ao90_rewrite_of_pre_agreement_european_text():
+    from lusomix.pipeline.variety_training import to_ao90
+
+    old = vf.normalise("A direcção do projecto tomou uma acção óptima: actualmente o director está satisfeito.")
+    new = to_ao90(old)
+    for word in ("direção", "projeto", "ação", "ótima", "atualmente", "diretor"):
+        assert word in new.split()
+    # consonants that Portugal pronounces, and secção (double spelling), stay
+    kept = to_ao90(vf.normalise("De facto, o contacto com a secção foi compacto e conectado."))
+    assert kept == vf.normalise("De facto, o contacto com a secção foi compacto e conectado.")

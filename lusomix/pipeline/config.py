@@ -10,11 +10,9 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from lusomix.errors import UsageError
-from lusomix.stages.config_base import StageConfig
+from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
 from lusomix.stages.identify import LanguageConfig
 from lusomix.stages.dedup import DedupConfig
 from lusomix.stages.ingest import IngestConfig
@@ -61,15 +59,6 @@ class RunConfig(StageConfig):
         return self
 
 
-def _one_line(err: ValidationError, source: str) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}'"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {key}: {first['msg']}{more}"
-
-
 def _resolve(path: str, base: Path) -> str:
     if "://" in path or os.path.isabs(os.path.expanduser(path)):
         return os.path.expanduser(path)
@@ -80,16 +69,8 @@ def load_config(path: str | None) -> RunConfig:
     """Load and validate a run config (None → all defaults)."""
     if path is None:
         return RunConfig()
-    file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"config not found: {path}")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise UsageError(f"{path}: not a readable YAML file: {str(err).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"{path}: a config is a YAML mapping of keys to values")
-    base = file.resolve().parent
+    raw = read_yaml_mapping(path)
+    base = Path(path).resolve().parent
     if isinstance(raw.get("input"), str):
         raw["input"] = [raw["input"]]
     if isinstance(raw.get("input"), list):
@@ -101,10 +82,7 @@ def load_config(path: str | None) -> RunConfig:
         for key in ("config", "output"):
             if isinstance(pretrain.get(key), str):
                 pretrain[key] = _resolve(pretrain[key], base)
-    try:
-        return RunConfig.model_validate(raw)
-    except ValidationError as err:
-        raise UsageError(_one_line(err, path)) from None
+    return validate(RunConfig, raw, path)
 
 
 def with_overrides(config: RunConfig, **changes) -> RunConfig:
@@ -117,7 +95,4 @@ def with_overrides(config: RunConfig, **changes) -> RunConfig:
     for key in ("input", "output"):
         if changes.get(key) is not None:
             data[key] = changes[key]
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as err:
-        raise UsageError(_one_line(err, "command line")) from None
+    return validate(RunConfig, data, "command line")

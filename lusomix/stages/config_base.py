@@ -1,7 +1,49 @@
-"""Base class of every stage's config: unknown keys are errors, so a typo never passes silently."""
+"""Base class of every stage's config, and the one-line errors a bad config file gets.
 
-from pydantic import BaseModel, ConfigDict
+Unknown keys are errors, so a typo never passes silently; every config file (the run config, a
+pretraining config) is read and reported the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lusomix.errors import UsageError
 
 
 class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def one_line(err: ValidationError, source: str) -> str:
+    """The first problem of a validation error, naming its key: 'demo.yaml: unknown key 'ingest.x''."""
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {key}: {first['msg']}{more}"
+
+
+def read_yaml_mapping(path: str | Path) -> dict:
+    """A YAML file's top-level mapping; a missing, unreadable or non-mapping file is a UsageError."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"config not found: {path}")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise UsageError(f"{path}: not a readable YAML file: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: a config is a YAML mapping of keys to values")
+    return raw
+
+
+def validate(model: type[BaseModel], raw: dict, source: str):
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        raise UsageError(one_line(err, source)) from None

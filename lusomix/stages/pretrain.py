@@ -22,12 +22,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lusomix.errors import UsageError
 from lusomix.stages import pretrain_checkpoint as ckpt
-from lusomix.stages.config_base import StageConfig
+from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
 from lusomix.stages.pretrain_data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units,
                                           load_tokenizer, mix_texts, read_mix, select_validation, train_tokenizer,
                                           validation_batch)
@@ -121,19 +120,7 @@ class PretrainConfig(StageConfig):
 
 def load_pretrain_config(path: Path | str) -> PretrainConfig:
     """Read a YAML pretraining config; any mistake is a one-line UsageError naming the key."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise UsageError(f"cannot read config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    try:
-        return PretrainConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise UsageError(f"{path}: {key}: {err['msg']}") from None
+    return validate(PretrainConfig, read_yaml_mapping(path), str(path))
 
 
 # ---------------------------------------------------------------------------------------------- model

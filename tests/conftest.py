@@ -47,12 +47,23 @@ def sample_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray (2 CPUs) for the whole test session."""
+    """One local Ray (2 CPUs) for the whole test session.
+
+    ray.shutdown() has been seen to block for ever here (in its GCS subscriber's close, after Ray Train
+    runs), which would hang the suite after every test passed: it gets a bounded wait instead, and Ray's
+    own exit hook, which would block the same way, is removed.
+    """
+    import atexit
+    import threading
+
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
-    ray.shutdown()
+    atexit.unregister(ray._private.worker.shutdown)
+    stopper = threading.Thread(target=ray.shutdown, daemon=True)
+    stopper.start()
+    stopper.join(timeout=60)
 
 
 def read_table(folder: Path) -> pl.DataFrame:

@@ -89,7 +89,8 @@ _CUES = [
     ("xbrprog", rf" (?:{_ESTAR}) \w+ndo\b"),  # Brazilian progressive: está fazendo
     ("xptmeso", r"-(?:[mts]e|lhes?|nos|vos|l?[oa]s?)-(?:á|ão|ia|iam|ei|emos|ás|íamos)\b"),  # dir-se-á
     ("xptencl", r"-(?:me|te|se|lhe|lhes|nos|vos|lo|la|los|las|o|a|os|as)\b(?!-)"),  # diz-me
-    ("xbrproc", r"^ (?:me|te|se|lhe|nos) [^\W\d]+"),  # clitic opening a segment: me diz
+    # a clitic opening a segment (me diz); not "se" (if) or "nos" (in the), which open sentences anywhere
+    ("xbrproc", r"^ (?:me|te|lhe|lhes) [^\W\d]+"),
     ("xptacc", r"[óé][mn][aeiou]\w*"),  # económico, género, António
     ("xbracc", r"[ôê][mn][aeiou]\w*"),  # econômico, gênero, Antônio, ônibus
     ("xpttu", r" (?:tu|contigo|teu|tua|teus|tuas|vós|convosco)\b"),

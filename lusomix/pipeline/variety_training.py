@@ -172,9 +172,9 @@ class TrainParams:
     seed: int = 13
     thread: int = 1
     pt_weight: float = 0.0  # 0 = balance the two varieties' total weight inside each domain
-    news_weight: float = 1.0  # > 1 repeats news (closer to web text than software docs)
+    news_weight: float = 1.5  # > 1 repeats news (closer to web text than software docs)
     # a source with one variety only also teaches its topic ("stock tweets are Brazilian"): weigh it down
-    single_label_weight: float = 1.0
+    single_label_weight: float = 0.5
     # each source's lines weigh (n_source / median n_source) ** (source_power - 1): 1 = as they come,
     # 0.5 = a source counts as the square root of its size, so no one translation team's style dominates
     source_power: float = 1.0

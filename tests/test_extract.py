@@ -161,12 +161,15 @@ def test_variety_of_every_portuguese_page(sample_run, expected):
         on=["file", "url", "date"],
     )
     clean = joined.filter(pl.col("quality") == "clean")
-    wrong = clean.filter(pl.col("variety") != pl.col("expected_variety"))
+    # no clean page on the wrong side; a page inside the unknown band is allowed, rarely
+    wrong = clean.filter(pl.col("variety") != pl.col("expected_variety"), pl.col("variety") != "unknown")
     assert wrong.is_empty(), wrong.select("url", "variety", "expected_variety", "p_pt_PT").rows()
+    assert (clean["variety"] == "unknown").mean() <= 0.03
+    assert (clean["variety"] == clean["expected_variety"]).mean() >= 0.97
     # European pages in post-1990-agreement spelling (ação, atual) are European, not Brazilian
     assert clean.filter(pl.col("spelling") == "ao90").height >= 10
     # junk pages (keyword lists, tables) carry little evidence; most still come out right
-    assert (joined["variety"] == joined["expected_variety"]).mean() >= 0.97
+    assert (joined["variety"] == joined["expected_variety"]).mean() >= 0.95
     assert ((joined["p_pt_PT"] >= 0) & (joined["p_pt_PT"] <= 1)).all()
     stats = json.loads((sample_run / "stats.json").read_text())
     assert set(stats["variety"]) <= {"pt_PT", "pt_BR", "unknown"} and stats["variety"]["pt_PT"]["docs"] > 0

@@ -32,11 +32,12 @@ FASTTEXT_LABEL = {PT_PT: "__label__pt_PT", PT_BR: "__label__pt_BR"}
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "variety.ftz"
 
-DEFAULT_UNKNOWN_BAND = (0.35, 0.65)
+DEFAULT_UNKNOWN_BAND = (0.31, 0.69)  # measured: see VARIETY_MODEL_CARD.md, "Decisions"
 DEFAULT_MIN_WORDS = 3
 DEFAULT_URL_WEIGHT = 1.0
 DEFAULT_CCTLD_LOG_ODDS = 1.0
 DEFAULT_PATH_LOG_ODDS = 2.0
+DEFAULT_WORD_BUDGET = 2000  # words scored per document at most (cost bound; see within_budget)
 
 # ---------------------------------------------------------------------------------------------- text
 # Applied to a whole chunk of lines at once (one regex pass per chunk, not per line): the model sees
@@ -57,6 +58,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
 # counts on an unseen page ("estou a aprender" shares the progressive marker with "está a fazer").
 # The model learns each marker's weight from the data; only spellings that AO90 did NOT merge are
 # used (ótimo, ação, selecionar are written alike in both varieties now and are not cues).
+
 # forms of estar / andar / continuar / ficar / viver, factored by prefix (a regex alternation is tried at
 # every word start; a shared literal prefix lets most words fail on their first letters)
 _ESTAR = (
@@ -112,7 +114,7 @@ def normalise_lines(texts: list[str]) -> list[str]:
     """The form the model was trained on, for a batch of single-line texts (newlines become spaces).
 
     Every step runs once over the whole batch joined by newlines; literal-prefixed regexes and
-    str.replace keep it near 15 µs per sentence (this is on `variety predict`'s hot path).
+    str.replace keep it near 20 µs per sentence (this is on `variety predict`'s hot path).
     """
     joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts).lower()
     joined = _NOISE.sub(" ", joined)
@@ -157,6 +159,18 @@ def segments(text: str, max_words: int = 80) -> list[str]:
         if current:
             pieces.append(" ".join(current))
     return pieces
+
+
+def within_budget(pieces: list[str], budget: int | None) -> list[str]:
+    """At most ~``budget`` words of segments, spread evenly over the document (not just its start,
+    which is often navigation or a lead paragraph): cost stays bounded on very long pages."""
+    if not budget or len(pieces) < 2:
+        return pieces
+    total = sum(p.count(" ") + 1 for p in pieces)
+    if total <= budget:
+        return pieces
+    keep = np.unique(np.linspace(0, len(pieces) - 1, max(1, len(pieces) * budget // total)).round().astype(np.int64))
+    return [pieces[i] for i in keep]
 
 
 # ---------------------------------------------------------------------------------------------- URL
@@ -317,12 +331,12 @@ class VarietyModel:
         """Calibrated p(pt_PT) per text, each text scored as one segment (one model call)."""
         return _sigmoid(self.sentence_log_odds(texts)[0])
 
-    def text_log_odds(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Document-level calibrated log-odds from the text alone, and word counts, per document."""
+    def text_log_odds(self, texts: list[str], word_budget: int | None = DEFAULT_WORD_BUDGET):
+        """Document-level calibrated log-odds from the text alone, and words scored, per document."""
         pieces: list[str] = []
         owner: list[int] = []
         for i, text in enumerate(texts):
-            segs = segments(text)
+            segs = within_budget(segments(text), word_budget)
             pieces += segs
             owner += [i] * len(segs)
         z, n_words = self.sentence_log_odds(pieces)
@@ -344,6 +358,7 @@ class VarietyModel:
         cctld_log_odds: float | None = None,
         path_log_odds: float | None = None,
         min_words: int | None = None,
+        word_budget: int | None = DEFAULT_WORD_BUDGET,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(variety labels, p_pt_PT, p_pt_PT_text) per document; None = the model's measured default."""
         d = self.defaults
@@ -352,7 +367,7 @@ class VarietyModel:
         min_words = d.get("min_words", DEFAULT_MIN_WORDS) if min_words is None else min_words
         cctld = d.get("cctld_log_odds", DEFAULT_CCTLD_LOG_ODDS) if cctld_log_odds is None else cctld_log_odds
         path = d.get("path_log_odds", DEFAULT_PATH_LOG_ODDS) if path_log_odds is None else path_log_odds
-        text_lo, n_words = self.text_log_odds(texts)
+        text_lo, n_words = self.text_log_odds(texts, word_budget)
         url_lo = np.zeros(len(texts))
         if urls is not None and weight:
             url_lo = np.array([url_log_odds(u, cctld=cctld, path=path) if u else 0.0 for u in urls])
@@ -369,10 +384,12 @@ class VarietyModel:
         cctld_log_odds: float | None = None,
         path_log_odds: float | None = None,
         min_words: int | None = None,
+        word_budget: int | None = DEFAULT_WORD_BUDGET,
     ) -> VarietyResult:
         """Variety of one document: text log-odds + weighted URL log-odds; unknown inside the band."""
         labels, p, p_text = self.identify_batch(
             [text], [url], unknown_band=unknown_band, url_weight=url_weight,
             cctld_log_odds=cctld_log_odds, path_log_odds=path_log_odds, min_words=min_words,
+            word_budget=word_budget,
         )
         return VarietyResult(str(labels[0]), float(p[0]), float(p_text[0]))

@@ -43,14 +43,22 @@ def _accuracy(p: np.ndarray, y: np.ndarray) -> float:
     return float(((p >= 0.5) == (y == 1)).mean()) if len(y) else float("nan")
 
 
-def choose_band(p: np.ndarray, y: np.ndarray, target: float = 0.99) -> tuple[tuple[float, float], float]:
-    """Narrowest symmetric unknown band whose labelled remainder reaches ``target`` accuracy; coverage."""
+def choose_band(p: np.ndarray, y: np.ndarray, abstain_cost: float = 0.25) -> tuple[tuple[float, float], float]:
+    """The symmetric unknown band with the lowest cost on held-out pages, and the share it labels.
+
+    Cost = wrong labels + ``abstain_cost`` x unknowns: a mislabelled page pollutes a variety's mix, an
+    unknown one is only set aside, so an error is taken to cost four unknowns. With calibrated p the
+    optimum sits near (abstain_cost, 1 - abstain_cost); the data decide where exactly.
+    """
+    best = None
     for half in np.arange(0.0, 0.5, 0.01):
         lo, hi = 0.5 - half, 0.5 + half
         covered = (p <= lo) | (p >= hi)
-        if covered.any() and _accuracy(p[covered], y[covered]) >= target:
-            return (round(float(lo), 2), round(float(hi), 2)), float(covered.mean())
-    return (0.05, 0.95), float(((p <= 0.05) | (p >= 0.95)).mean())
+        wrong = float((covered & ((p >= 0.5) != (y == 1))).mean())
+        cost = wrong + abstain_cost * float((~covered).mean())
+        if best is None or cost < best[0] - 1e-12:
+            best = (cost, (round(float(lo), 2), round(float(hi), 2)), float(covered.mean()))
+    return best[1], best[2]
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, bins: int = 10):
@@ -139,7 +147,9 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
         for lo, hi in zip(edges, edges[1:])
         if (m := ok & (n_words >= lo) & (n_words < hi)).any()
     }
+    page_source = np.array([corpus.source[idx[0]] for idx in h.pages])
     page_key = np.array([f"{corpus.source[idx[0]]}.{truth[idx[0]]}" for idx in h.pages])
+    news_pages = np.isin(page_source, NEWS_SOURCES)
     per_source = {}
     for key in sorted(set(np.char.add(np.char.add(corpus.source[ok], "."), truth[ok]))):
         m = ok & (np.char.add(np.char.add(corpus.source, "."), truth) == key)
@@ -149,6 +159,7 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
             "pages": int(mp.sum()), "page_accuracy": _accuracy(p_pages[mp], h.y_pages[mp]) if mp.any() else None,
         }
     balanced = balanced_weights(y[ok])
+    p_raw = _sigmoid(np.clip(h.raw[ok], -11.5, 11.5))
     return {
         "segments": int(ok.sum()),
         "accuracy_all_segments": _accuracy(p[ok], y[ok]),
@@ -157,21 +168,22 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
         "news_all_sources": classification_report(truth[news], argmax[news]),
         "post_ao90_pt_PT_accuracy": _accuracy(p[ao90], y[ao90]) if ao90.any() else None,
         "accuracy_by_words": by_length,
-        "ece_segments_before": expected_calibration_error(_sigmoid(np.clip(h.raw[ok], -11.5, 11.5)), y[ok])[0],
+        "ece_segments_before": expected_calibration_error(p_raw, y[ok])[0],
         "ece_segments_after": expected_calibration_error(p[ok], y[ok])[0],
-        "ece_segments_balanced_before": expected_calibration_error(_sigmoid(np.clip(h.raw[ok], -11.5, 11.5)), y[ok], balanced)[0],
+        "ece_segments_balanced_before": expected_calibration_error(p_raw, y[ok], balanced)[0],
         "ece_segments_balanced_after": expected_calibration_error(p[ok], y[ok], balanced)[0],
         "reliability_segments_balanced": expected_calibration_error(p[ok], y[ok], balanced)[1],
         "pages": len(h.pages),
         "page_words_median": float(np.median([n_words[idx].sum() for idx in h.pages])),
         "page_accuracy": _accuracy(p_pages, h.y_pages),
-        "page_accuracy_news": _accuracy(p_pages[np.isin([k.rsplit(".", 1)[0] for k in page_key], NEWS_SOURCES)],
-                                        h.y_pages[np.isin([k.rsplit(".", 1)[0] for k in page_key], NEWS_SOURCES)]),
+        "page_accuracy_news": _accuracy(p_pages[news_pages], h.y_pages[news_pages]),
         "page_ece_before": expected_calibration_error(_sigmoid(raw_pages), h.y_pages)[0],
         "page_ece_after": expected_calibration_error(p_pages, h.y_pages)[0],
         "unknown_band": list(band),
         "page_coverage_outside_band": coverage,
         "page_accuracy_outside_band": _accuracy(p_pages[outside], h.y_pages[outside]),
+        "news_page_coverage_outside_band": float(outside[news_pages].mean()) if news_pages.any() else None,
+        "news_page_accuracy_outside_band": _accuracy(p_pages[outside & news_pages], h.y_pages[outside & news_pages]),
         "news_sentence_coverage_outside_band": float(((p[news] <= band[0]) | (p[news] >= band[1])).mean()),
         "per_source": per_source,
     }

@@ -1,10 +1,11 @@
-"""Training the pt_PT / pt_BR variety model: data, source-held-out splits, fastText, calibration, figures.
+"""Training the pt_PT / pt_BR variety model: data, source-held-out splits, fastText, calibration.
 
 Data layout (see ../shared/data/variety/SOURCES.md): ``*.tsv`` files of ``text<TAB>label`` sentences
 (news/) and ``SOURCE.LABEL.txt`` files of paragraphs (docs/). Held-out figures come from folds that hold
 out whole *sources*; the two news sources with both labels and related neighbouring lines are split
 by document (Bosque: blocks of consecutive sentences, one article sits together) or by pair (ASSIN).
-DSLCC sits alone in a fold with nothing else from news, so its accuracy is on newspapers never seen.
+DSLCC's fold holds no other news source with both varieties: its accuracy is on newspapers never seen.
+The figures themselves are computed in variety_evaluation.
 
 Reproducibility: fastText is trained with ``thread=1`` and a fixed seed, the training file is built
 and shuffled with a seeded numpy generator, so the same data and parameters give a bit-identical
@@ -26,12 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from lusomix.filters.variety import (
+    DEFAULT_MIN_WORDS,
+    DEFAULT_UNKNOWN_BAND,
     FASTTEXT_LABEL,
     LABELS,
     PT_BR,
     PT_PT,
-    UNKNOWN,
     Calibration,
+    VarietyModel,
     normalise_lines,
 )
 from lusomix.errors import UsageError
@@ -261,9 +264,7 @@ def train_fasttext(corpus: Corpus, params: TrainParams, out: str | Path | None =
 
 def raw_scores(model, texts: list[str], chunk: int = 20_000) -> np.ndarray:
     """Uncalibrated pt_PT log-odds of each text (batched)."""
-    from lusomix.filters.variety import VarietyModel
-
-    scorer = VarietyModel(model, Calibration(a=1.0, b=0.0, c=0.0))
+    scorer = VarietyModel(model)
     out = [scorer.raw_log_odds(normalise_lines(texts[i : i + chunk])) for i in range(0, len(texts), chunk)]
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -393,13 +394,11 @@ def train_variety_model(dirs: list[str | Path], out: str | Path, params: TrainPa
             log("not enough held-out data to calibrate: shipping uncalibrated scores")
     out.parent.mkdir(parents=True, exist_ok=True)
     train_fasttext(corpus, params, out)
-    from lusomix.filters import variety as vf
-
     sidecar = {
         "calibration": asdict(cal),
         "defaults": {
-            "unknown_band": figures["unknown_band"] if figures else list(vf.DEFAULT_UNKNOWN_BAND),
-            "min_words": vf.DEFAULT_MIN_WORDS,
+            "unknown_band": figures["unknown_band"] if figures else list(DEFAULT_UNKNOWN_BAND),
+            "min_words": DEFAULT_MIN_WORDS,
         },
         "params": {k: v for k, v in asdict(params).items() if k != "extra"} | params.extra,
         "sources": {s: int((corpus.source == s).sum()) for s in np.unique(corpus.source)},

@@ -147,6 +147,9 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
         for lo, hi in zip(edges, edges[1:])
         if (m := ok & (n_words >= lo) & (n_words < hi)).any()
     }
+    # min_words: below it, held-out segments of that length are right no more often than chance
+    by_count = [_accuracy(p[m], y[m]) if (m := ok & (n_words == n)).any() else 1.0 for n in range(1, 11)]
+    min_words = next((n for n in range(1, 11) if all(a > 0.5 for a in by_count[n - 1 :])), 11)
     page_source = np.array([corpus.source[idx[0]] for idx in h.pages])
     page_key = np.array([f"{corpus.source[idx[0]]}.{truth[idx[0]]}" for idx in h.pages])
     news_pages = np.isin(page_source, NEWS_SOURCES)
@@ -168,6 +171,8 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
         "news_all_sources": classification_report(truth[news], argmax[news]),
         "post_ao90_pt_PT_accuracy": _accuracy(p[ao90], y[ao90]) if ao90.any() else None,
         "accuracy_by_words": by_length,
+        "accuracy_by_word_count_1_to_10": by_count,
+        "min_words": min_words,
         "ece_segments_before": expected_calibration_error(p_raw, y[ok])[0],
         "ece_segments_after": expected_calibration_error(p[ok], y[ok])[0],
         "ece_segments_balanced_before": expected_calibration_error(p_raw, y[ok], balanced)[0],

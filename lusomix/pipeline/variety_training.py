@@ -398,7 +398,7 @@ def train_variety_model(dirs: list[str | Path], out: str | Path, params: TrainPa
         "calibration": asdict(cal),
         "defaults": {
             "unknown_band": figures["unknown_band"] if figures else list(DEFAULT_UNKNOWN_BAND),
-            "min_words": DEFAULT_MIN_WORDS,
+            "min_words": figures["min_words"] if figures else DEFAULT_MIN_WORDS,
         },
         "params": {k: v for k, v in asdict(params).items() if k != "extra"} | params.extra,
         "sources": {s: int((corpus.source == s).sum()) for s in np.unique(corpus.source)},

@@ -126,7 +126,8 @@ class ArchiveReader(PipelineStep):
                     report["damage"] = str(err)
                 except Exception as err:  # warcio/zlib/EOF errors: the rest of the file is unreadable
                     where = getattr(records, "offset", 0)
-                    detail = " ".join(str(err).split())[:80]  # warcio quotes the bad bytes: keep one short line
+                    # warcio quotes the bad bytes: keep one short, printable line
+                    detail = "".join(c if c.isascii() and c.isprintable() else "?" for c in " ".join(str(err).split()))[:80]
                     report["damage"] = f"unreadable from byte {where}: {type(err).__name__}: {detail}".strip()
         except OSError as err:
             report["damage"] = f"cannot open: {err}"

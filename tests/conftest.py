@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples"
 ARCHIVES = SAMPLES / "archives"
 SHARED_DATA = REPO.parent / "shared" / "data"
+_EXIT_STATUS = pytest.StashKey[int]()
 
 
 def shared_data_or_skip() -> Path:
@@ -68,3 +69,30 @@ def ray_session():
 
 def read_table(folder: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted(folder.glob("part-*.parquet")))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """End the test process here, with pytest's exit status, skipping interpreter finalization.
+
+    The suite loads native runtimes that keep threads of their own (Ray's core worker and gRPC, torch,
+    gloo, fastText): once, after every test had passed and the summary was printed, CI's process died
+    with a segmentation fault while the interpreter tore these down. Nothing is left to do at this point
+    (reports and pytest's cache are written, the session's Ray is shut down by its fixture), so the
+    process exits directly. LUSOMIX_TEST_FINALIZE=1 keeps the normal interpreter exit.
+    """
+    import os
+    import sys
+
+    if os.environ.get("LUSOMIX_TEST_FINALIZE") == "1" or _EXIT_STATUS not in config.stash:
+        return
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(config.stash[_EXIT_STATUS])

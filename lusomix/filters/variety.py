@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -282,6 +283,21 @@ def label_for(p, n_words, unknown_band=DEFAULT_UNKNOWN_BAND, min_words=DEFAULT_M
     return np.where(np.asarray(n_words) < min_words, UNKNOWN, labels).astype(object)
 
 
+def _load_fasttext(path: str):
+    """One fastText handle per model file and process: executor workers run many tasks each, and a
+    load costs ~0.35 s, more than scoring a small archive's documents. A file rewritten in place (a
+    retrained model) is loaded again."""
+    stat = Path(path).stat()
+    return _load_fasttext_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _load_fasttext_version(path: str, mtime_ns: int, size: int):
+    import fasttext
+
+    return fasttext.load_model(path)
+
+
 class VarietyModel:
     """The fastText classifier plus its calibration. Load once per process (fastText handles do not
     pickle); every method is batched over texts."""
@@ -297,8 +313,6 @@ class VarietyModel:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "VarietyModel":
         """Model file + its calibration JSON beside it (same name, .json); None = the shipped model."""
-        import fasttext
-
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.is_file():
             raise FileNotFoundError(f"variety model not found: {path}")
@@ -308,7 +322,7 @@ class VarietyModel:
             params = json.loads(side.read_text(encoding="utf-8"))
             calibration = Calibration.from_dict(params.get("calibration", {}))
             defaults = params.get("defaults", {})
-        return cls(fasttext.load_model(str(path)), calibration, defaults)
+        return cls(_load_fasttext(str(path.resolve())), calibration, defaults)
 
     def raw_log_odds(self, normalised: list[str]) -> np.ndarray:
         """Uncalibrated log-odds of pt_PT for already normalised lines (one fastText batch call)."""

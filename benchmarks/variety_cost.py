@@ -1,0 +1,105 @@
+"""What the variety step adds to the extract pass (issue goal: at most 5%).
+
+The same corpus (the sample archives' captures, every HTML payload made distinct, as in
+`extract_throughput.py`) goes through the extract pass twice per round: once whole, once with the
+variety step replaced by a stand-in that sets the same columns to constants (reference). Rounds alternate the order; the best time of each side is kept.
+Also printed: the variety step's own time from the run's datatrove stats (model load included), as a
+share of the whole pass's task time.
+
+    python benchmarks/variety_cost.py [--copies 12] [--files 4] [--workers 2] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from extract_throughput import build_corpus  # noqa: E402
+
+from datatrove.pipeline.base import PipelineStep  # noqa: E402
+
+from lusomix.pipeline import plan  # noqa: E402
+from lusomix.pipeline.config import load_config, with_overrides  # noqa: E402
+from lusomix.stages.variety import VarietyIdentifier  # noqa: E402
+
+
+class NoVariety(PipelineStep):
+    """The reference's stand-in: the same columns, constant values, no model (later steps and the
+    writer see the metadata they always see)."""
+
+    name = "no variety"
+
+    def run(self, data, rank: int = 0, world_size: int = 1):
+        for doc in data:
+            if "reject" not in doc.metadata and doc.metadata.get("lang") == "pt":
+                doc.metadata.update(variety="unknown", p_pt_PT=0.5, p_pt_PT_text=0.5)
+            yield doc
+
+
+def run_extract(corpus: Path, out: Path, workers: int, with_variety: bool) -> tuple[float, dict]:
+    config = with_overrides(load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out), workers=workers)
+    whole = plan.extract_steps
+    if not with_variety:
+        plan.extract_steps = lambda *a, **k: [NoVariety() if isinstance(s, VarietyIdentifier) else s for s in whole(*a, **k)]
+    try:
+        started = time.perf_counter()
+        plan.run_passes(config, ["extract"])
+        elapsed = time.perf_counter() - started
+    finally:
+        plan.extract_steps = whole
+    return elapsed, json.loads((out / "logs" / "extract" / "stats.json").read_text())
+
+
+def step_seconds(stats: list) -> dict[str, float]:
+    """Total seconds per pipeline step across tasks, from datatrove's merged stats."""
+    return {s["name"]: s.get("time_stats", {}).get("total", 0.0) for s in stats if "name" in s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=12)
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    work = Path(tempfile.mkdtemp(prefix="lusomix-variety-cost-"))
+    try:
+        corpus = work / "in"
+        captures = build_corpus(corpus, args.copies, True, args.files)
+        best = {True: float("inf"), False: float("inf")}
+        stats = None
+        for r in range(args.rounds):
+            for with_variety in ((True, False) if r % 2 == 0 else (False, True)):
+                out = work / f"out-{r}-{int(with_variety)}"
+                elapsed, run_stats = run_extract(corpus, out, args.workers, with_variety)
+                best[with_variety] = min(best[with_variety], elapsed)
+                stats = run_stats if with_variety else stats
+                shutil.rmtree(out)
+        steps = step_seconds(stats)
+        variety_s = sum(v for k, v in steps.items() if "variety" in k)
+        total_s = sum(steps.values())
+        print(f"captures {captures}, {args.files} files, {args.workers} workers, best of {args.rounds}")
+        print(f"extract pass without variety step: {best[False]:.2f} s ({captures / best[False]:.1f} captures/s)")
+        print(f"extract pass with variety step:    {best[True]:.2f} s ({captures / best[True]:.1f} captures/s)")
+        print(f"wall-time added by the variety step: {100 * (best[True] / best[False] - 1):+.1f}%")
+        print(f"variety step's own time (stats, model load included): {variety_s:.2f} s of {total_s:.2f} s "
+              f"task time = {100 * variety_s / total_s:.1f}%")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

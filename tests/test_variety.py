@@ -98,6 +98,22 @@ def test_shipped_model_is_small_and_calibrated():
     assert params["defaults"]["min_words"] == vf.DEFAULT_MIN_WORDS
 
 
+def test_model_file_is_loaded_once_per_process_unless_rewritten(tmp_path):
+    import os
+    import shutil
+
+    path = tmp_path / "variety.ftz"
+    shutil.copy(vf.DEFAULT_MODEL, path)
+    first, again = vf.VarietyModel.load(path), vf.VarietyModel.load(path)
+    assert first._ft is again._ft  # executor workers run many tasks: one load each
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a retrained model written in place
+    rewritten = vf.VarietyModel.load(path)
+    assert rewritten._ft is not first._ft
+    text = ["Estou a pensar apanhar o comboio para o Porto amanhã de manhã."]
+    assert rewritten.predict_sentences(text) == pytest.approx(first.predict_sentences(text))
+
+
 def test_european_sentences_including_post_agreement_spelling(model):
     p = model.predict_sentences(EUROPEAN)
     assert _share(p >= 0.5, True) >= 0.9, [s for s, x in zip(EUROPEAN, p) if x < 0.5]

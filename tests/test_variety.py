@@ -216,6 +216,24 @@ def test_normalise_keeps_cues_and_drops_noise():
     assert vf.normalise_lines(["a\nb", "c"]) == [vf.normalise("a b"), vf.normalise("c")]
 
 
+
+def test_case_cues_are_read_before_lower_casing():
+    line = vf.normalise("O Governo reuniu-se a 3 de Março no Rio de Janeiro e voltou.")
+    assert " governo xptcap " in line and " março xptcap " in line
+    assert " janeiro e " in line  # a city, not a month
+    # a sentence start is not a cue, and lower case (post-AO90 European too) is no cue either way
+    assert "xptcap" not in vf.normalise("Governo e oposição chegaram a acordo em março.")
+
+
+def test_clitic_spelling_and_percent_cues():
+    assert "xbrproc" in vf.normalise("O município tem se destacado na saúde.").split()
+    assert "xbrproc" not in vf.normalise("O município tem-se destacado na saúde.").split()
+    # post-AO90 European spellings that Brazil did not adopt
+    for word in ("receção", "deteção", "respetivo", "aspeto", "perspetiva"):
+        assert "xptlex" in vf.normalise(f"Falou da {word} ontem.").split(), word
+    assert "xptlex" not in vf.normalise("Falou da recepção ontem.").split()
+    assert "xpct" in vf.normalise("A taxa subiu 5% este ano.").split()
+
 def test_long_documents_are_scored_within_the_word_budget(model):
     pieces = [f"Parágrafo número {i} com algumas palavras a mais." for i in range(100)]
     kept = vf.within_budget(pieces, 160)

@@ -85,9 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", nargs="+", metavar="PATH", help="archive files, folders or globs (override the config)")
     run.add_argument("--output", metavar="DIR", help="output folder (overrides the config)")
     run.add_argument("--executor", choices=["local", "ray"], help="where tasks run (default: the config's, local)")
-    run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start a local Ray)")
-    run.add_argument("--workers", type=int, metavar="N", help="parallel tasks (default: the machine's cores)")
-    run.add_argument("--stages", type=_stages, metavar="LIST", help="comma-separated passes to run (default: all)")
+    run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (overrides the config's executor.ray_address; neither: start a local Ray)")
+    run.add_argument("--workers", type=int, metavar="N", help="parallel tasks (overrides the config's executor.workers; neither: the machine's cores)")
+    run.add_argument("--stages", type=_stages, metavar="LIST", help="comma-separated passes to run (default: extract, dedup, report, plus mix when the config has mixes and pretrain when it has a pretrain section)")
     run.set_defaults(func=_cmd_run)
 
     for module in _COMMAND_MODULES:

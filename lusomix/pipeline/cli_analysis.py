@@ -10,7 +10,7 @@ _INSPECT_EPILOG = """\
 examples:
   lusomix inspect OUT                        # the run's docs/
   lusomix inspect OUT/rejected --json
-  lusomix inspect OUT/mixes/demo --sample 5
+  lusomix inspect out/demo/mixes/ptpt-first --sample 5
   lusomix inspect OUT/docs --where "variety == 'pt_PT' and n_words > 500"
 
 --where takes a SQL boolean expression over the table's columns (=, ==, !=, <, >, and, or, not,

@@ -19,8 +19,8 @@ checkpoint; a higher --max-steps trains further. Nothing is downloaded.
 
 EPILOG = """\
 examples:
-  lusomix pretrain data_samples/pretrain-tiny.yaml --mix out/mixes/demo --output out/pretrain-tiny
-  lusomix pretrain data_samples/pretrain-tiny.yaml --mix out/mixes/demo --output out/pretrain-tiny --max-steps 200
+  lusomix pretrain data_samples/pretrain-tiny.yaml --mix out/demo/mixes/ptpt-first --output out/pretrain-tiny
+  lusomix pretrain data_samples/pretrain-tiny.yaml --mix out/demo/mixes/ptpt-first --output out/pretrain-tiny --max-steps 200
   lusomix pretrain data_samples/pretrain-gpu.yaml --mix /data/mixes/ptpt-first --ray-address auto
 """
 

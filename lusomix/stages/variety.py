@@ -2,7 +2,8 @@
 
 Adapts :mod:`lusomix.filters.variety` to datatrove. Sets ``variety``, ``p_pt_PT`` (text + URL evidence)
 and ``p_pt_PT_text`` (text alone) in ``doc.metadata``; rejected and non-Portuguese documents pass
-through untouched. The run summary's variety shares come from the ``variety/*`` counters.
+through untouched. Each label is also counted (``variety/*`` in the stats); the run summary's shares are
+counted from ``docs/``.
 """
 
 from __future__ import annotations

@@ -76,3 +76,56 @@ def test_every_command_has_help(capsys):
             main(argv)
         assert exit_.value.code == 0
     assert "--ray-address" in capsys.readouterr().out
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_bad_output_or_input_location_is_one_line_error(tmp_path, capsys):
+    demo = str(REPO / "data_samples" / "demo.yaml")
+    a_file = tmp_path / "x.txt"
+    a_file.write_text("not a folder")
+    cases = [
+        (["--output", str(a_file)], "exists and is not a folder"),
+        (["--output", "/proc/lusomix-cannot-be-here"], "cannot create the output folder"),
+        (["--output", ""], "the output folder is empty"),
+        (["--output", "s3://bucket/out"], "output must be a local folder"),
+        (["--output", str(tmp_path / "o"), "--input", "foo://bar/x.warc"], "cannot read foo://bar/x.warc"),
+        (["--output", str(tmp_path / "o"), "--executor", "ray", "--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+    ]
+    for extra, needle in cases:
+        assert main(["run", demo, "--stages", "extract", *extra]) == 2, extra
+        assert needle in _one_line_error(capsys), extra
+    assert not (tmp_path / "o" / "docs").exists()
+
+
+def test_mix_weights_name_varieties(tmp_path):
+    with pytest.raises(UsageError) as err:
+        load_config(_write(tmp_path, "mixes:\n  - name: m\n    weights: {pt_XX: 2.0}\n"))
+    assert "pt_XX" in str(err.value)
+
+
+def test_variety_commands_refuse_unusable_files(tmp_path, capsys):
+    latin1 = tmp_path / "latin1.tsv"
+    latin1.write_bytes("Olá, está bem?\tpt_PT\n".encode("latin-1"))
+    assert main(["variety", "eval", "--data", str(latin1)]) == 2
+    assert "not UTF-8" in _one_line_error(capsys)
+    not_model = tmp_path / "model.ftz"
+    not_model.write_text("not a model")
+    assert main(["variety", "eval", "--data", str(latin1), "--model", str(not_model)]) == 2
+    assert "not a usable variety model" in _one_line_error(capsys)
+
+
+def test_extract_summary_is_shown_when_a_later_pass_fails(tmp_path, capsys):
+    config = _write(tmp_path, (
+        f"input: [{REPO / 'data_samples' / 'archives' / 'damaged-bad-headers.warc'}]\n"
+        f"output: {tmp_path / 'out'}\nexecutor: {{workers: 1}}\n"
+        "mixes:\n  - name: nothing\n    select: {min_words: 1000000}\n"
+    ))
+    assert main(["run", config, "--stages", "extract,dedup,mix"]) == 2
+    out, err = capsys.readouterr()
+    assert "selects no documents" in err
+    assert "extract: " in out and "DAMAGED" in out and "dedup: " in out  # what was done is still reported

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from lusomix.errors import UsageError
+
 PT_PT, PT_BR, UNKNOWN = "pt_PT", "pt_BR", "unknown"
 LABELS = (PT_PT, PT_BR)
 FASTTEXT_LABEL = {PT_PT: "__label__pt_PT", PT_BR: "__label__pt_BR"}
@@ -347,11 +349,14 @@ class VarietyModel:
             raise FileNotFoundError(f"variety model not found: {path}")
         calibration, defaults = Calibration(), {}
         side = path.with_suffix(".json")
-        if side.is_file():
-            params = json.loads(side.read_text(encoding="utf-8"))
-            calibration = Calibration.from_dict(params.get("calibration", {}))
-            defaults = params.get("defaults", {})
-        return cls(_load_fasttext(str(path.resolve())), calibration, defaults)
+        try:
+            if side.is_file():
+                params = json.loads(side.read_text(encoding="utf-8"))
+                calibration = Calibration.from_dict(params.get("calibration", {}))
+                defaults = params.get("defaults", {})
+            return cls(_load_fasttext(str(path.resolve())), calibration, defaults)
+        except (ValueError, TypeError, AttributeError) as err:  # not fastText, wrong labels, bad JSON
+            raise UsageError(f"not a usable variety model: {path} ({err})") from None
 
     def raw_log_odds(self, normalised: list[str]) -> np.ndarray:
         """Uncalibrated log-odds of pt_PT for already normalised lines (one fastText batch call)."""

@@ -44,24 +44,28 @@ def _cmd_run(args) -> int:
         workers=args.workers,
         ray_address=args.ray_address,
     )
-    results = run_passes(config, args.stages)
     out = config.output
-    if "extract" in results:
-        print(f"extract: {out}/docs, {out}/rejected")
-        print(format_summary(results["extract"]))
-    if "dedup" in results:
-        d = results["dedup"]
-        print(f"dedup: {out}/dedup/clusters.parquet — {d['documents']} documents, {d['clusters']} clusters, "
-              f"{d['in_duplicate_clusters']} in duplicate clusters, {d['kept']} kept")
-    for name, mix in results.get("mix", {}).items():
-        shares = ", ".join(f"{v} {s['share_tokens']:.0%}" for v, s in sorted(mix["by_variety"].items()))
-        print(f"mix {name}: {out}/mixes/{name} — {mix['totals']['rows']} rows in {mix['shards']} shards, "
-              f"~{mix['totals']['tokens_est']} tokens ({shares})")
-    if "report" in results:
-        print(f"report: {results['report']}")
-    if "pretrain" in results:
-        p = results["pretrain"]
-        print(f"pretrain: step {p['steps']}, loss {p['first_loss']:.3f} → {p['last_loss']:.3f}, checkpoint {p['checkpoint']}")
+
+    def show(name: str, result) -> None:
+        if name == "extract":
+            print(f"extract: {out}/docs, {out}/rejected")
+            print(format_summary(result))
+        elif name == "dedup":
+            print(f"dedup: {out}/dedup/clusters.parquet — {result['documents']} documents, {result['clusters']} "
+                  f"clusters, {result['in_duplicate_clusters']} in duplicate clusters, {result['kept']} kept")
+        elif name == "mix":
+            for mix_name, mix in result.items():
+                shares = ", ".join(f"{v} {s['share_tokens']:.0%}" for v, s in sorted(mix["by_variety"].items()))
+                print(f"mix {mix_name}: {out}/mixes/{mix_name} — {mix['totals']['rows']} rows in {mix['shards']} "
+                      f"shards, ~{mix['totals']['tokens_est']} tokens ({shares})")
+        elif name == "report":
+            print(f"report: {result}")
+        elif name == "pretrain":
+            print(f"pretrain: step {result['steps']}, loss {result['first_loss']:.3f} → {result['last_loss']:.3f}, "
+                  f"checkpoint {result['checkpoint']}")
+        sys.stdout.flush()
+
+    run_passes(config, args.stages, on_pass=show)
     print(f"summary: {out}/stats.json")
     return 0
 

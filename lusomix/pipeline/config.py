@@ -10,13 +10,14 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
 from lusomix.stages.identify import LanguageConfig
 from lusomix.stages.dedup import DedupConfig
 from lusomix.stages.ingest import IngestConfig
 from lusomix.stages.mix import MixRecipe
+from lusomix.stages.output_dir import check_output_name
 from lusomix.stages.quality import QualityConfig
 from lusomix.stages.variety import VarietyConfig
 
@@ -36,6 +37,11 @@ class PretrainPass(StageConfig):
     output: str | None = Field(None, description="default: OUT/pretrain/MIX")
     max_steps: int | None = Field(None, ge=1, description="default: the pretraining config's train.max_steps")
 
+    @field_validator("output")
+    @classmethod
+    def _local_output(cls, output: str | None) -> str | None:
+        return output if output is None else check_output_name(output)
+
 
 class RunConfig(StageConfig):
     input: list[str] = Field(default_factory=list, description="archive files, folders or globs")
@@ -49,6 +55,11 @@ class RunConfig(StageConfig):
     mixes: list[MixRecipe] = Field(default_factory=list, description="training mixes built by the mix pass")
     pretrain: PretrainPass | None = None
 
+    @field_validator("output")
+    @classmethod
+    def _local_output(cls, output: str) -> str:
+        return check_output_name(output)
+
     @model_validator(mode="after")
     def _mix_names(self) -> "RunConfig":
         names = [recipe.name for recipe in self.mixes]
@@ -60,6 +71,8 @@ class RunConfig(StageConfig):
 
 
 def _resolve(path: str, base: Path) -> str:
+    if not path.strip():
+        return path  # left for validation to refuse
     if "://" in path or os.path.isabs(os.path.expanduser(path)):
         return os.path.expanduser(path)
     return str(base / path)

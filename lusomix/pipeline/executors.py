@@ -22,6 +22,7 @@ from datatrove.io import get_datafolder
 from loguru import logger
 
 from lusomix.errors import UsageError
+from lusomix.stages.ray_address import check_reachable
 
 
 def terminal_log_level() -> str:
@@ -112,6 +113,7 @@ def ensure_ray(address: str | None, workers: int) -> None:
     if ray.is_initialized():
         return
     if address:
+        check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     else:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)

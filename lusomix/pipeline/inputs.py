@@ -51,13 +51,19 @@ def _expand_local(item: str) -> list[str]:
 
 
 def _expand_url(item: str) -> list[str]:
-    fs, path = url_to_fs(item)
+    try:
+        fs, path = url_to_fs(item)
+    except (ImportError, ValueError) as err:  # unknown protocol, or its fsspec backend not installed
+        raise UsageError(f"cannot read {item}: {err}") from None
     protocol = item.split("://", 1)[0]
-    paths = fs.glob(path) if globlib.has_magic(path) else [path] if fs.exists(path) else []
-    out = []
-    for p in paths:
-        if fs.isdir(p):
-            out += [f for f in fs.find(p) if is_archive(f)]
-        else:
-            out.append(p)
+    try:
+        paths = fs.glob(path) if globlib.has_magic(path) else [path] if fs.exists(path) else []
+        out = []
+        for p in paths:
+            if fs.isdir(p):
+                out += [f for f in fs.find(p) if is_archive(f)]
+            else:
+                out.append(p)
+    except Exception as err:  # the storage backend's own errors (credentials, network, permissions)
+        raise UsageError(f"cannot list {item}: {type(err).__name__}: {err}") from None
     return [f"{protocol}://{p}" for p in out]

@@ -25,6 +25,7 @@ from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, uni
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
 from lusomix.stages.mix import build_mix
+from lusomix.stages.output_dir import prepare_output_dir
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import ExtractWriter
@@ -160,11 +161,12 @@ def default_passes(config: RunConfig) -> list[str]:
     return chosen
 
 
-def run_passes(config: RunConfig, stages: list[str] | None = None) -> dict:
+def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None) -> dict:
     """Run the chosen passes (default: every configured one) in order; OUT/stats.json gathers their
-    summaries (a later run of some passes keeps the others' entries)."""
+    summaries (a later run of some passes keeps the others' entries). ``on_pass(name, result)`` is called
+    as each pass ends, so its summary is shown even if a later pass fails."""
     chosen = [p for p in PASSES if p in (stages or default_passes(config))]
-    out = Path(config.output)
+    out = prepare_output_dir(config.output)
     stats_path = out / "stats.json"
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     runners = {"extract": run_extract, "dedup": run_dedup, "mix": run_mixes, "report": run_report, "pretrain": run_pretrain_pass}
@@ -179,4 +181,6 @@ def run_passes(config: RunConfig, stages: list[str] | None = None) -> dict:
         tmp = stats_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(stats, indent=1, ensure_ascii=False, default=str))
         tmp.replace(stats_path)
+        if on_pass is not None:
+            on_pass(name, results[name])
     return results

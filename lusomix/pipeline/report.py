@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from lusomix.errors import UsageError
 from lusomix.pipeline.inspect import VARIETY_NAMES, Table, profile, sample_rows
+from lusomix.stages.output_dir import prepare_output_dir
 
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
 NON_SIGNALS = {"source_offset", "n_words", "lang_score", "p_pt_PT", "p_pt_PT_text", "text_hash", "minhash_bands"}
@@ -360,8 +361,7 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f"<title>lusomix report — {esc(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>"
             f"<h1>lusomix run report</h1><p class=note>{esc(run_dir.resolve())}</p><p>{nav}</p>{body}</body></html>")
-    out = run_dir / "report" / "index.html"
-    out.parent.mkdir(exist_ok=True)
+    out = prepare_output_dir(run_dir / "report") / "index.html"
     tmp = out.with_name("index.html.tmp")
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)

@@ -83,16 +83,20 @@ def _label(value: str, where: str) -> int:
 def read_tsv(path: Path) -> tuple[list[str], list[int]]:
     """``text<TAB>label`` lines (the label after the last tab); blank lines are skipped."""
     texts, ys = [], []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            text, sep, label = line.rpartition("\t")
-            if not sep:
-                raise UsageError(f"{path}:{n}: expected text<TAB>label")
-            texts.append(text)
-            ys.append(_label(label.strip(), f"{path}:{n}"))
+    n = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.rstrip("\n")
+                if not line.strip():
+                    continue
+                text, sep, label = line.rpartition("\t")
+                if not sep:
+                    raise UsageError(f"{path}:{n}: expected text<TAB>label")
+                texts.append(text)
+                ys.append(_label(label.strip(), f"{path}:{n}"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}:{n + 1}: not UTF-8 text") from None
     return texts, ys
 
 

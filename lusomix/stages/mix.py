@@ -94,6 +94,14 @@ class MixRecipe(StageConfig):
     shard_target_tokens: PositiveInt | None = None
     seed: int = 0
 
+    @field_validator("weights")
+    @classmethod
+    def _variety_keys(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - {"pt_PT", "pt_BR", "unknown"})
+        if unknown:
+            raise ValueError(f"weights are per variety (pt_PT, pt_BR, unknown), got {', '.join(unknown)}")
+        return weights
+
     @field_validator("name")
     @classmethod
     def _folder_name(cls, name: str) -> str:

@@ -27,6 +27,8 @@ from pydantic import Field, field_validator, model_validator
 from lusomix.errors import UsageError
 from lusomix.stages import pretrain_checkpoint as ckpt
 from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
+from lusomix.stages.output_dir import prepare_output_dir
+from lusomix.stages.ray_address import check_reachable
 from lusomix.stages.pretrain_data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units,
                                           load_tokenizer, mix_texts, read_mix, select_validation, train_tokenizer,
                                           validation_batch)
@@ -354,10 +356,10 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
     mix = read_mix(mix_dir)
     if any(not assign_units(mix, rank, dc.workers) for rank in range(dc.workers)):
         raise UsageError(f"{dc.workers} workers for a mix of {sum(s.rows for s in mix.shards)} rows: use fewer")
+    out_dir = prepare_output_dir(out_dir)
     latest = ckpt.latest(out_dir / "checkpoints")
     if latest is not None:
         ckpt.check_compatible(latest, {"world_size": dc.workers, "mix": mix.fingerprint})
-    out_dir.mkdir(parents=True, exist_ok=True)
     validation = select_validation(mix, config.data.val_docs_per_variety)
     tokenizer_dir = prepare_tokenizer(config, mix, validation.ids, out_dir)
     start_step = ckpt.step_of(latest) if latest is not None else 0
@@ -370,6 +372,7 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
         # workers' own log lines reach the terminal only with -v (LUSOMIX_LOG_LEVEL=INFO); metrics.jsonl has them all
         quiet = os.environ.get("LUSOMIX_LOG_LEVEL", "WARNING") != "INFO"
         if ray_address:
+            check_reachable(ray_address)
             ray.init(address=ray_address, log_to_driver=not quiet)
         else:
             ray.init(num_cpus=dc.num_cpus or dc.workers * dc.cpus_per_worker, include_dashboard=False,

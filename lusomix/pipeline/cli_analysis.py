@@ -14,7 +14,8 @@ examples:
   lusomix inspect OUT/docs --where "variety == 'pt_PT' and n_words > 500"
 
 --where takes a SQL boolean expression over the table's columns (=, ==, !=, <, >, and, or, not,
-IN (...), LIKE '...%', IS NULL); strings in single quotes."""
+IN (...), LIKE '...%', IS NULL); strings in single quotes. crawl_date is a timestamp: compare years
+with year(crawl_date) >= 2010 (a bare number would be compared with the epoch value)."""
 
 
 def _non_negative(value: str) -> int:

@@ -14,6 +14,7 @@ import html
 import io
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -175,11 +176,19 @@ def _signal_section(docs: pl.LazyFrame, schema: pl.Schema, thresholds: dict | No
 
 
 def _read_json(path: Path) -> dict | None:
+    """The file's JSON object; None when it is absent, or unreadable (then said on stderr: the report
+    still gets written, without the sections that need it)."""
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    return value if isinstance(value, dict) else None
+    except (OSError, ValueError) as err:
+        print(f"lusomix: warning: {path} is unreadable, left out of the report ({type(err).__name__})", file=sys.stderr)
+        return None
+    if not isinstance(value, dict):
+        print(f"lusomix: warning: {path} is not a JSON object, left out of the report", file=sys.stderr)
+        return None
+    return value
 
 
 def _mixes(run_dir: Path) -> list[dict]:

@@ -151,3 +151,26 @@ def test_resolve_rejects_what_is_not_a_table(tmp_path):
         resolve(tmp_path / "notes.txt")
     with pytest.raises(UsageError, match="no Parquet files"):
         resolve(tmp_path)
+
+
+def test_a_damaged_part_is_named_and_the_rest_is_profiled(run_dir, tmp_path, capsys):
+    import shutil
+
+    from lusomix.pipeline.report import write_report
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir / "docs", copy / "docs")
+    shutil.copytree(run_dir / "rejected", copy / "rejected")
+    broken = copy / "docs" / "part-00001.parquet"
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # a part cut short
+    p = profile(resolve(copy))
+    assert p["rows"] == 150 and list(p["damaged_files"]) == [str(broken)]
+    assert main(["inspect", str(copy)]) == 0
+    assert f"DAMAGED {broken}" in capsys.readouterr().out
+    page = write_report(copy).read_text(encoding="utf-8")
+    assert "Damaged output files" in page and str(broken) in page
+    assert str(broken) in capsys.readouterr().err
+    broken.unlink()
+    (copy / "docs" / "part-00000.parquet").write_bytes(b"not parquet")
+    with pytest.raises(UsageError, match="part-00000.parquet: unreadable Parquet"):
+        resolve(copy / "docs")

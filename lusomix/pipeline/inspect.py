@@ -28,7 +28,8 @@ class Table:
 
     path: Path
     kind: str
-    files: list[Path]
+    files: list[Path]  # the readable ones
+    damaged: tuple[tuple[Path, str], ...] = ()  # (file, why) left out: named, never fatal while others read
 
     def scan(self) -> pl.LazyFrame:
         return pl.scan_parquet([str(f) for f in self.files])
@@ -50,20 +51,38 @@ def resolve(path: Path | str) -> Table:
             shards = json.loads((path / "manifest.json").read_text())["shards"]
         except (ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path / 'manifest.json'}: not a mix manifest ({exc})") from None
-        return Table(path, "mix", [path / s["path"] for s in shards])
+        files = [path / s["path"] for s in shards]
     elif (path / "docs").is_dir():
         return resolve(path / "docs")
     else:
         files = sorted(path.glob("*.parquet"))
-        if not files:
-            raise UsageError(f"{path}: no Parquet files (expected a run, docs/, rejected/ or a mix folder)")
-    try:
-        names = pl.read_parquet_schema(files[0]).keys()
-    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's input
-        raise UsageError(f"{files[0]}: unreadable Parquet ({str(exc).splitlines()[0]})") from None
-    kind = ("rejected" if "reason" in names else "docs" if "quality_flags" in names
-            else "mix" if {"text", "variety"} <= set(names) else "table")
-    return Table(path, kind, files)
+    if not files:
+        raise UsageError(f"{path}: no Parquet files (expected a run, docs/, rejected/ or a mix folder)")
+    readable, damaged = check_footers(files)
+    if not readable:
+        raise UsageError(f"{damaged[0][0]}: unreadable Parquet ({damaged[0][1]})")
+    names = pl.read_parquet_schema(readable[0]).keys()
+    if path.is_dir() and (path / "manifest.json").exists():
+        kind = "mix"
+    else:
+        kind = ("rejected" if "reason" in names else "docs" if "quality_flags" in names
+                else "mix" if {"text", "variety"} <= set(names) else "table")
+    return Table(path, kind, readable, tuple(damaged))
+
+
+def check_footers(files: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Split files into readable and damaged by reading each Parquet footer (a few KB per file): one
+    truncated part must not hide the rest of a table, and must be named, not reported as the folder."""
+    import pyarrow.parquet as pq
+
+    readable, damaged = [], []
+    for f in files:
+        try:
+            pq.read_metadata(f)
+            readable.append(f)
+        except Exception as exc:  # noqa: BLE001 - missing, truncated or foreign: the user's data, not a bug
+            damaged.append((f, (str(exc).splitlines() or [type(exc).__name__])[0]))
+    return readable, damaged
 
 
 def parse_where(expr: str, columns: list[str]) -> pl.Expr:
@@ -125,6 +144,7 @@ def profile(table: Table, where: str | None = None, top: int = 10, sample: int =
     out: dict = {
         "path": str(table.path), "kind": table.kind, "files": len(table.files),
         "bytes_on_disk": sum(f.stat().st_size for f in table.files), "where": where, "rows": rows,
+        "damaged_files": {str(f): why for f, why in table.damaged},
     }
     if "varieties" in results:
         found = dict(results["varieties"].iter_rows())
@@ -176,8 +196,9 @@ def _line(label: str, value: str) -> str:
 def format_profile(p: dict) -> str:
     """The profile as text for a terminal."""
     where = f"   where: {p['where']}" if p["where"] else ""
-    lines = [f"{p['kind']}: {p['path']} ({p['files']} files, {p['bytes_on_disk'] / 2**20:,.1f} MiB){where}",
-             _line("rows", f"{p['rows']:,}")]
+    lines = [f"{p['kind']}: {p['path']} ({p['files']} files, {p['bytes_on_disk'] / 2**20:,.1f} MiB){where}"]
+    lines += [f"  DAMAGED {f}: {why} (left out)" for f, why in p.get("damaged_files", {}).items()]
+    lines.append(_line("rows", f"{p['rows']:,}"))
     if "documents_distinct" in p:
         lines.append(_line("distinct docs", f"{p['documents_distinct']:,}"))
     if "varieties" in p:

@@ -22,7 +22,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from lusomix.errors import UsageError
-from lusomix.pipeline.inspect import VARIETY_NAMES, Table, profile, sample_rows
+from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, profile, sample_rows
 from lusomix.stages.output_dir import prepare_output_dir
 
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
@@ -268,15 +268,19 @@ def _stats_section(stats: dict) -> str:
     return "".join(out)
 
 
-def _reject_section(run_dir: Path, stats: dict) -> tuple[str, int | None]:
+def _parts(folder: Path, kind: str) -> Table:
+    """The folder's Parquet parts, damaged ones set aside (the report names them and uses the rest)."""
+    readable, damaged = check_footers(sorted(folder.glob("*.parquet")))
+    return Table(folder, kind, readable, tuple(damaged))
+
+
+def _reject_section(rejected: Table, stats: dict) -> tuple[str, int | None]:
     """Reject reasons with an example URL each, and how many rejects came after text extraction
     (their n_words is filled)."""
-    files = sorted((run_dir / "rejected").glob("*.parquet"))
-    if not files:
+    if not rejected.files:
         reasons = stats.get("rejected_by_reason")
         rows = [[r, n] for r, n in reasons.items()] if isinstance(reasons, dict) else []
         return (_table(["reason", "captures"], rows) if rows else ""), None
-    rejected = Table(run_dir / "rejected", "rejected", files)
     reasons = profile(rejected)["reject_reasons"]
     lf = rejected.scan()
     names = lf.collect_schema().names()
@@ -334,20 +338,28 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run folder")
-    docs_files = sorted((run_dir / "docs").glob("*.parquet"))
-    if not docs_files and not any((run_dir / "rejected").glob("*.parquet")):
+    docs, rejected = _parts(run_dir / "docs", "docs"), _parts(run_dir / "rejected", "rejected")
+    damaged = [*docs.damaged, *rejected.damaged]
+    if not docs.files and not rejected.files:
+        if damaged:
+            raise UsageError(f"{damaged[0][0]}: unreadable Parquet ({damaged[0][1]})")
         raise UsageError(f"{run_dir}: no docs/ or rejected/ Parquet files (is this a run's output folder?)")
+    for path, why in damaged:
+        print(f"lusomix: warning: {path} is unreadable, left out of the report ({why})", file=sys.stderr)
+    docs_files = docs.files
     stats = _read_json(run_dir / "stats.json") or {}
     mixes = _mixes(run_dir)
     clusters_path = run_dir / "dedup" / "clusters.parquet"
-    reject_html, rejected_extracted = _reject_section(run_dir, stats)
+    reject_html, rejected_extracted = _reject_section(rejected, stats)
     docs_profile, clean, deduped = {"rows": 0}, 0, None
     if docs_files:
-        docs = Table(run_dir / "docs", "docs", docs_files)
         docs_profile, lf = profile(docs), docs.scan()
         schema = lf.collect_schema()
         clean, deduped = _kept_counts(lf, schema, clusters_path)
     sections = [("Funnel", _funnel(stats, docs_profile, rejected_extracted, clean, deduped, mixes))]
+    if damaged:
+        sections.insert(0, ("Damaged output files", "<p>Left out of every figure below:</p>"
+                            + _table(["file", "error"], [[str(p), why] for p, why in damaged])))
     if "varieties" in docs_profile:
         sections.append(("Varieties", _variety_section(lf, schema, docs_profile)))
     if reject_html:

@@ -145,7 +145,7 @@ def test_shards_are_byte_identical_on_rebuild_whatever_the_bucket_size(run_dir, 
     second = build_mix(run_dir, recipe, tmp_path / "b", bucket_bytes=3_000)  # many buckets this time
     assert len(first["shards"]) > 2
     assert [s["sha256"] for s in first["shards"]] == [s["sha256"] for s in second["shards"]]
-    other_seed = build_mix(run_dir, recipe.model_copy(update={"seed": 8}), tmp_path / "c")
+    build_mix(run_dir, recipe.model_copy(update={"seed": 8}), tmp_path / "c")
     assert read_mix(tmp_path / "a")["id"].to_list() != read_mix(tmp_path / "c")["id"].to_list()
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from lusomix.errors import UsageError
+from lusomix.errors import UsageError, require_file
 
 CHUNK_LINES = 1000
 
@@ -63,8 +63,8 @@ def register(subparsers) -> None:
 def _load_model(path: str | None):
     from lusomix.filters.variety import VarietyModel
 
-    if path is not None and not Path(path).is_file():
-        raise UsageError(f"variety model not found: {path}")
+    if path is not None:
+        require_file(path, "variety model")
     return VarietyModel.load(path)
 
 
@@ -106,8 +106,7 @@ def _eval(args: argparse.Namespace) -> int:
     from lusomix.pipeline.variety_training import read_tsv
 
     path = Path(args.data)
-    if not path.is_file():
-        raise UsageError(f"evaluation file not found: {path}")
+    require_file(path, "evaluation file")
     model = _load_model(args.model)
     texts, ys = read_tsv(path)
     if not texts:
@@ -135,8 +134,8 @@ def _parse(line: str) -> tuple[str, str | None]:
 def _predict(args: argparse.Namespace) -> int:
     if args.chunk < 1:
         raise UsageError("--chunk must be at least 1")
-    if args.input != "-" and not Path(args.input).is_file():
-        raise UsageError(f"input file not found: {args.input}")
+    if args.input != "-":
+        require_file(args.input, "input file")
     model = _load_model(args.model)
     out = sys.stdout
     source = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8", errors="replace")

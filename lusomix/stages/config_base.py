@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lusomix.errors import UsageError
+from lusomix.errors import UsageError, require_file
 
 
 class StageConfig(BaseModel):
@@ -31,8 +31,7 @@ def one_line(err: ValidationError, source: str) -> str:
 def read_yaml_mapping(path: str | Path) -> dict:
     """A YAML file's top-level mapping; a missing, unreadable or non-mapping file is a UsageError."""
     file = Path(path)
-    if not file.is_file():
-        raise UsageError(f"config not found: {path}")
+    require_file(file, "config")
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:

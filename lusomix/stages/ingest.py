@@ -18,7 +18,6 @@ import json
 import time
 from collections import Counter, OrderedDict
 from datetime import datetime, timezone
-from typing import Iterator
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder

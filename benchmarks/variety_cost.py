@@ -4,7 +4,9 @@ The same corpus (the sample archives' captures, every HTML payload made distinct
 `extract_throughput.py`) goes through the extract pass twice per round: once whole, once with the
 variety step replaced by a stand-in that sets the same columns to constants (reference). Rounds alternate the order; the best time of each side is kept.
 Also printed: the variety step's own time from the run's datatrove stats (model load included), as a
-share of the whole pass's task time.
+share of the whole pass's task time, and the same without the model loads (one per worker process,
+timed here separately): on a real crawl a worker scores thousands of pages per load, so the share
+without loads is what a large run sees.
 
     python benchmarks/variety_cost.py [--copies 12] [--files 4] [--workers 2] [--rounds 2]
 """
@@ -64,6 +66,18 @@ def step_seconds(stats: list) -> dict[str, float]:
     return {s["name"]: s.get("time_stats", {}).get("total", 0.0) for s in stats if "name" in s}
 
 
+def model_load_seconds(rounds: int = 3) -> float:
+    """Seconds to load the shipped variety model (best of ``rounds``, bypassing the per-process cache)."""
+    from lusomix.filters import variety as vf
+
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        vf._load_fasttext_version.__wrapped__(str(vf.DEFAULT_MODEL), 0, 0)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=12)
@@ -97,6 +111,9 @@ def main() -> None:
         print(f"wall-time added by the variety step: {100 * (best[True] / best[False] - 1):+.1f}%")
         print(f"variety step's own time (stats, model load included): {variety_s:.2f} s of {total_s:.2f} s "
               f"task time = {100 * variety_s / total_s:.1f}%")
+        loads = min(args.workers, args.files) * model_load_seconds()
+        print(f"without the model loads ({min(args.workers, args.files)} x {loads / min(args.workers, args.files):.2f} s): "
+              f"{variety_s - loads:.2f} s of {total_s - loads:.2f} s = {100 * (variety_s - loads) / (total_s - loads):.1f}%")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -86,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.bucket is not None:
         if args.bucket < 1:
             raise UsageError("--bucket must be at least 1")
-        params = replace(params, bucket=args.bucket, cutoff=min(params.cutoff, args.bucket))
+        params = replace(params, bucket=args.bucket)
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     result = train_variety_model(args.data, args.out, params, heldout=not args.no_heldout, log=log)
     figures = result.get("heldout") or {}

@@ -168,12 +168,12 @@ def to_ao90(text: str) -> str:
 
 @dataclass(frozen=True)
 class TrainParams:
-    epoch: int = 8
+    epoch: int = 16
     lr: float = 0.3
     dim: int = 16
     word_ngrams: int = 2
     minn: int = 3
-    maxn: int = 5
+    maxn: int = 4
     bucket: int = 500_000
     min_count: int = 2
     seed: int = 13
@@ -187,7 +187,11 @@ class TrainParams:
     source_power: float = 1.0
     ao90_copies: bool = True
     quantize: bool = True
-    cutoff: int = 200_000
+    # 0 = no pruning: a pruned model looks every n-gram up in a hash map, which made prediction 1.8x
+    # slower for no held-out gain across seeds (VARIETY_MODEL_CARD.md, "Ablations")
+    cutoff: int = 0
+    dsub: int = 4  # product-quantizer sub-vector size: 4 decodes half as many codes as fastText's 2
+    qnorm: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -257,7 +261,11 @@ def train_fasttext(corpus: Corpus, params: TrainParams, out: str | Path | None =
         )
         quantize = None
         if params.quantize:
-            quantize = dict(input=str(path), retrain=True, qnorm=True, cutoff=params.cutoff, thread=params.thread)
+            quantize = dict(
+                # fastText retrains only after pruning (cutoff > 0)
+                input=str(path), retrain=params.cutoff > 0, qnorm=params.qnorm, cutoff=params.cutoff,
+                dsub=params.dsub, thread=params.thread,
+            )
         target = str(out) if out is not None else str(Path(tmp) / "model.bin")
         job = json.dumps({"args": args, "quantize": quantize, "out": target})
         done = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, job], capture_output=True, text=True)

@@ -234,6 +234,10 @@ def test_clitic_spelling_and_percent_cues():
         assert "xptlex" in vf.normalise(f"Falou da {word} ontem.").split(), word
     assert "xptlex" not in vf.normalise("Falou da recepção ontem.").split()
     assert "xpct" in vf.normalise("A taxa subiu 5% este ano.").split()
+    # a clitic opening a line is a cue on every line of a batch, not only the first
+    lines = vf.normalise_lines(["Ele disse que sim.", "Me diz uma coisa.", "Diz-me uma coisa.", "Te amo muito."])
+    assert ["xbrproc" in line.split() for line in lines] == [False, True, False, True]
+    assert vf.normalise_lines([]) == []
 
 def test_lexicon_trie_matches_exactly_what_the_flat_alternation_matches():
     # the cue lexicons are compiled as a prefix trie for speed; it must accept the same words

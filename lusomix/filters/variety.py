@@ -137,21 +137,26 @@ def _trie(words: list[str]) -> str:
     return "(?:" + "|".join(branches + whole) + ")"
 
 
-# Every normalised line starts with a space and words are single-space separated, so " word" marks a
+# Every line of the joined batch starts with "\n " and words are separated by spaces, so " word" marks a
 # word start: a literal first character is much faster for the regex engine than \b.
 _CUES = [
     ("xptprog", rf" (?:{_ESTAR}) a \w+[aei]r\b"),  # European progressive: está a fazer
     ("xbrprog", rf" (?:{_ESTAR}) \w+ndo\b"),  # Brazilian progressive: está fazendo
     ("xptmeso", r"-(?:[mts]e|lhes?|nos|vos|l?[oa]s?)-(?:á|ão|ia|iam|ei|emos|ás|íamos)\b"),  # dir-se-á
     ("xptencl", r"-(?:me|te|se|lhe|lhes|nos|vos|lo|la|los|las|o|a|os|as)\b(?!-)"),  # diz-me
-    # a clitic opening a segment (me diz); not "se" (if) or "nos" (in the), which open sentences anywhere
-    ("xbrproc", r"^ (?:me|te|lhe|lhes) [^\W\d]+"),
+    # a clitic opening a segment (me diz); not "se" (if) or "nos" (in the), which open sentences anywhere.
+    # "\n " opens every line (not ^, which would cost the regex its fast scan for a literal first char)
+    ("xbrproc", r"\n (?:me|te|lhe|lhes) [^\W\d]+"),
     # a clitic between auxiliary and verb (tem se destacado, pode se unir); European joins it with a
     # hyphen (tem-se destacado) or puts it before the auxiliary (que se tem destacado)
     ("xbrproc", rf" {_trie(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+"
      r"(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)\b"),
-    ("xptacc", r"[óé][mn][aeiou]\w*"),  # económico, género, António
-    ("xbracc", r"[ôê][mn][aeiou]\w*"),  # econômico, gênero, Antônio, ônibus
+    # económico, género, António / econômico, gênero, Antônio, ônibus; one regex per letter: a literal
+    # first character is scanned for 4-5x faster than a character class
+    ("xptacc", r"ó[mn][aeiou]\w*"),
+    ("xptacc", r"é[mn][aeiou]\w*"),
+    ("xbracc", r"ô[mn][aeiou]\w*"),
+    ("xbracc", r"ê[mn][aeiou]\w*"),
     ("xpttu", r" (?:tu|contigo|teu|tua|teus|tuas|vós|convosco)\b"),
     ("xbrvoce", r" (?:você|vocês|a gente|pra|né|tá|cadê)\b"),
     ("xptlex", rf" {_trie(_PT_WORDS)}(?!\w)"),
@@ -173,7 +178,9 @@ def normalise_lines(texts: list[str]) -> list[str]:
     Every step runs once over the whole batch joined by newlines; literal-prefixed regexes and
     str.replace keep it near 20 µs per sentence (this is on `variety predict`'s hot path).
     """
-    joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
+    if not texts:
+        return []
+    joined = "\n " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
     joined = _CASE_WORDS.sub(_case_marker, joined).lower()
     joined = _NOISE.sub(" ", joined)
     for symbol, token in _SYMBOLS:
@@ -184,7 +191,7 @@ def normalise_lines(texts: list[str]) -> list[str]:
     while " -" in joined or "- " in joined:
         joined = joined.replace(" -", " ").replace("- ", " ")
     joined = joined.replace("-\n", "\n")
-    return _mark(joined).split("\n")
+    return _mark(joined).split("\n")[1:]
 
 
 def normalise(text: str) -> str:

@@ -111,9 +111,10 @@ def main() -> None:
         print(f"wall-time added by the variety step: {100 * (best[True] / best[False] - 1):+.1f}%")
         print(f"variety step's own time (stats, model load included): {variety_s:.2f} s of {total_s:.2f} s "
               f"task time = {100 * variety_s / total_s:.1f}%")
-        loads = min(args.workers, args.files) * model_load_seconds()
-        print(f"without the model loads ({min(args.workers, args.files)} x {loads / min(args.workers, args.files):.2f} s): "
-              f"{variety_s - loads:.2f} s of {total_s - loads:.2f} s = {100 * (variety_s - loads) / (total_s - loads):.1f}%")
+        processes, load_s = min(args.workers, args.files), model_load_seconds()  # one load per worker process
+        loads = processes * load_s
+        print(f"without the model loads ({processes} x {load_s:.2f} s): {variety_s - loads:.2f} s of "
+              f"{total_s - loads:.2f} s = {100 * (variety_s - loads) / (total_s - loads):.1f}%")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

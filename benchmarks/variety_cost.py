@@ -43,7 +43,7 @@ class NoVariety(PipelineStep):
     def run(self, data, rank: int = 0, world_size: int = 1):
         for doc in data:
             if "reject" not in doc.metadata and doc.metadata.get("lang") == "pt":
-                doc.metadata.update(variety="unknown", p_pt_PT=0.5, p_pt_PT_text=0.5)
+                doc.metadata.update(variety="unknown", p_pt_PT=0.5, p_pt_PT_text=0.5, variety_evidence=[])
             yield doc
 
 
@@ -68,7 +68,7 @@ def step_seconds(stats: list) -> dict[str, float]:
 
 def model_load_seconds(rounds: int = 3) -> float:
     """Seconds to load the shipped variety model (best of ``rounds``, bypassing the per-process cache)."""
-    from lusomix.filters import variety as vf
+    from lusomix.variety import model as vf
 
     best = float("inf")
     for _ in range(rounds):

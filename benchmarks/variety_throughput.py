@@ -17,8 +17,10 @@ import random
 import time
 from pathlib import Path
 
-from lusomix.filters.variety import MODELS_DIR, VarietyModel
-from lusomix.pipeline.cli_variety import _parse, _write_chunk
+from lusomix.variety.cli import _parse, _write_chunk
+from lusomix.variety.model import VarietyModel
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "lusomix" / "filters" / "models"  # lid.176.ftz
 
 NEWS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "variety" / "news"
 FALLBACK = [

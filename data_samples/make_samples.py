@@ -6,8 +6,10 @@
 Writes DIR/archives/* (WARC and ARC files, some deliberately damaged), DIR/expected.jsonl (what the extract
 pass must do with every capture), DIR/expected_files.json (records per file) and DIR/expected_damage.json.
 DIR defaults to data_samples/. The page texts live in data_samples/pages/*.yaml; this script wraps them in
-site boilerplate, HTTP and WARC/ARC records. Output is byte-for-byte reproducible: record ids are UUID5s of
-the record's identity, dates come from the page files, and gzip members carry no timestamp.
+site boilerplate, HTTP and WARC/ARC records; the pages of pages/evidence.yaml also declare their language
+(<html lang>, og:locale, Content-Language, hreflang), agreeing with their text or not. Output is
+byte-for-byte reproducible: record ids are UUID5s of the record's identity, dates come from the page files,
+and gzip members carry no timestamp.
 --check also runs trafilatura and lid.176 over every page and compares with the manifest
 (check_samples.py).
 """
@@ -66,7 +68,7 @@ def key_phrase(text: str) -> str | None:
 # ------------------------------------------------------------------------------------------ pages
 def load_pages() -> tuple[list[dict], dict]:
     pages: list[dict] = []
-    for name in ("pt_pt", "pt_br", "other", "junk"):
+    for name in ("pt_pt", "pt_br", "other", "junk", "evidence"):
         doc = yaml.safe_load((HERE / "pages" / f"{name}.yaml").read_text("utf-8"))
         shared = doc.get("shared", {})
         by_id: dict[str, dict] = {}
@@ -84,7 +86,7 @@ def load_pages() -> tuple[list[dict], dict]:
                     text = page["prepend"] + "\n\n" + text
                 page["text"] = text
             else:
-                page.setdefault("variety", doc["variety"])
+                page.setdefault("variety", doc.get("variety"))
                 text = page.get("text", "")
                 for key, para in shared.items():
                     text = text.replace("{" + key + "}", " ".join(para.split()))
@@ -130,6 +132,8 @@ def page_response(page: dict, capture: dict, chrome: dict) -> tuple[bytes, str]:
     if capture.get("layout", 1) == 1:
         headers.append(("Last-Modified", http_date(page["published"])))
     headers.append(("Content-Type", ctype))
+    if page.get("declare", {}).get("http_content_language"):
+        headers.append(("Content-Language", page["declare"]["http_content_language"]))
     encoding = serve.get("encoding")
     if encoding in ("gzip", "deflate"):
         body = gzip_bytes(body) if encoding == "gzip" else zlib.compress(body, 9)
@@ -155,10 +159,14 @@ def page_captures(pages: list[dict], chrome: dict) -> list[Capture]:
         # a group is one article: its captures, its mirrors and its edited versions
         repeated = len(page["captures"]) > 1 or page["id"] in near_of
         group = page.get("near_of") or (page["id"] if repeated else None)
-        pt = page["source"] in ("pt_pt", "pt_br") or (page["source"] == "junk" and page.get("variety"))
+        pt = page["source"] in ("pt_pt", "pt_br", "evidence") or (page["source"] == "junk" and page.get("variety"))
         clean = page["source"] != "junk"
         words = count_words(page["text"])
-        if clean and not (page.get("broken_headers") or page.get("truncated")):
+        if page.get("variety_allowed"):
+            # a short text that says little about the variety (its metadata is meant to tip it), but long
+            # enough for the quality rules (gopher_short_doc: 50 words extracted, heading included)
+            assert 50 <= words <= 80, (page["id"], words)
+        elif clean and not (page.get("broken_headers") or page.get("truncated")):
             assert 120 <= words <= 400, (page["id"], words)
         for i, cap in enumerate(sorted(page["captures"], key=lambda c: c["date"])):
             capture = {"url": page["url"], **cap}
@@ -167,6 +175,9 @@ def page_captures(pages: list[dict], chrome: dict) -> list[Capture]:
                 "expect": page.get("expect", "not_portuguese" if page["source"] == "other" else "kept"),
                 "lang": page.get("lang", "pt" if pt else None),
                 "variety": page.get("variety"),
+                "variety_allowed": page.get("variety_allowed"),
+                "evidence_expected": page.get("evidence_expected"),
+                "evidence_absent": page.get("evidence_absent"),
                 "page_kind": page["kind"],
                 "quality": "clean" if clean else "junk",
                 "junk_kind": page.get("junk_kind"),

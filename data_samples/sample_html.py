@@ -3,7 +3,9 @@
 Three looks: a modern site (cookie banner, header + navigation, article, "most read" box, footer), a
 second layout of the same site (what a redesign or a mirror looks like: other boilerplate, same article),
 and a 1999-style page (uppercase tags, <FONT>, layout tables). The chrome words come from
-pages/chrome.yaml. Everything here is a pure function of its arguments, so the archives are reproducible.
+pages/chrome.yaml. A page with `declare` (pages/evidence.yaml) sets the languages its <head> declares
+instead of the locale's <html lang>. Everything here is a pure function of its arguments, so the archives
+are reproducible.
 """
 
 from __future__ import annotations
@@ -65,6 +67,19 @@ def _nav(ch: dict, kind: str) -> list[str]:
     return navs.get(kind) or navs.get("default") or navs["news"]
 
 
+def declared_head(declare: dict) -> str:
+    """The <head> lines a page declares its language with: og:locale, Content-Language and hreflang
+    alternates (<html lang> is the opening tag's business)."""
+    lines = []
+    if declare.get("og_locale"):
+        lines.append(f'<meta property="og:locale" content="{escape(declare["og_locale"])}" />')
+    if declare.get("meta_content_language"):
+        lines.append(f'<meta http-equiv="Content-Language" content="{escape(declare["meta_content_language"])}" />')
+    for hreflang, href in declare.get("alternates", []):
+        lines.append(f'<link rel="alternate" hreflang="{escape(hreflang)}" href="{escape(href)}" />')
+    return "".join(line + "\n" for line in lines)
+
+
 def modern(page: dict, capture: dict, ch: dict, meta_charset: str, xhtml: bool = False) -> str:
     site = capture.get("site") or page["site"]
     layout = capture.get("layout", 1)
@@ -108,13 +123,17 @@ def modern(page: dict, capture: dict, ch: dict, meta_charset: str, xhtml: bool =
             f'<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="{lang}" lang="{lang}">'
         )
     else:
-        opening = f'<!DOCTYPE html>\n<html lang="{ch["html_lang"]}">'
+        # pages with `declare` say only what it holds: no lang attribute unless html_lang is given
+        declare = page.get("declare")
+        lang = ch["html_lang"] if declare is None else declare.get("html_lang")
+        opening = f'<!DOCTYPE html>\n<html lang="{escape(lang)}">' if lang else "<!DOCTYPE html>\n<html>"
+    head_extra = declared_head(page["declare"]) if page.get("declare") else ""
     header_class = "site-header" if layout == 1 else "topbar sticky"
     return f"""{opening}
 <head>
 {meta_charset}<title>{escape(title, quote=False)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1" />
-<link rel="stylesheet" href="/assets/css/site-v{layout}.css" />
+{head_extra}<link rel="stylesheet" href="/assets/css/site-v{layout}.css" />
 </head>
 <body class="{page['kind']}">
 {cookie}<header class="{header_class}">

@@ -25,6 +25,8 @@ FILES = {
     "w21": "crawl-2021-2024.warc",
     "trunc": "damaged-truncated.warc.gz",
     "badhdr": "damaged-bad-headers.warc",
+    # page evidence of the variety (URL, declared languages); last, so the files above keep their order
+    "w25": "evidence-2025.warc.gz",
 }
 GARBAGE, EMPTY = "damaged-garbage.warc.gz", "damaged-empty.warc"
 # what each crawl wrote besides responses, and the web server its pages came from
@@ -37,6 +39,7 @@ WARC_STYLE = {
     # the truncated file starts straight with captures, so its 4th record is the one cut in half
     "trunc": {"version": "1.0", "server": "Apache/2.4.7 (Ubuntu)", "no_warcinfo": True},
     "badhdr": {"version": "1.0", "server": "nginx"},
+    "w25": {"version": "1.1", "server": "nginx/1.26.2"},
 }
 ARC_SERVER = "Apache/1.3.6 (Unix)"
 REASONS = (
@@ -66,7 +69,8 @@ class Capture:
 
 def expectation(**given) -> dict:
     base = {
-        "expect": "kept", "lang": None, "variety": None, "page_kind": None, "quality": None,
+        "expect": "kept", "lang": None, "variety": None, "variety_allowed": None, "evidence_expected": None,
+        "evidence_absent": None, "page_kind": None, "quality": None,
         "junk_kind": None, "dup_group": None, "dup_kind": None, "jaccard_to_original": None,
         "lookalike_group": None, "spelling": None, "must_contain": [], "must_not_contain": [],
         "must_not_contain_control": False, "notes": "",

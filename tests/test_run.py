@@ -50,8 +50,21 @@ def test_default_mix_holds_no_flagged_or_dropped_duplicate(sample_run):
     assert rows["id"].n_unique() < rows.height
 
 
-def test_report_is_written_and_escapes_crawled_text(sample_run):
+def test_report_is_written_and_escapes_crawled_text(sample_run, tmp_path):
     html = (sample_run / "report" / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    # the report samples 15 documents at random (seeded): whether the <script> title page is among them
+    # depends on how many documents the run holds, so it is also reported from a run of 15 documents
+    # that holds it (a run of up to 15 documents shows them all)
+    docs = read_table(sample_run / "docs")
+    script = docs.filter(pl.col("title").str.contains("<script>", literal=True))
+    assert script.height >= 1
+    small = tmp_path / "small"
+    (small / "docs").mkdir(parents=True)
+    others = docs.filter(~pl.col("id").is_in(script["id"].implode())).head(15 - script.height)
+    pl.concat([script, others]).write_parquet(small / "docs" / "part-00000.parquet")
+    assert run_cli("report", str(small)) == 0
+    html = (small / "report" / "index.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)</script>" not in html
 

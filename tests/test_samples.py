@@ -27,9 +27,9 @@ REASONS = {
     "no_text", "too_short", "extraction_failed", "not_portuguese",
 }
 KEYS = [
-    "file", "url", "date", "record_type", "expect", "lang", "variety", "page_kind", "quality", "junk_kind",
-    "dup_group", "dup_kind", "jaccard_to_original", "lookalike_group", "spelling", "must_contain",
-    "must_not_contain", "must_not_contain_control", "notes",
+    "file", "url", "date", "record_type", "expect", "lang", "variety", "variety_allowed", "evidence_expected",
+    "evidence_absent", "page_kind", "quality", "junk_kind", "dup_group", "dup_kind", "jaccard_to_original",
+    "lookalike_group", "spelling", "must_contain", "must_not_contain", "must_not_contain_control", "notes",
 ]
 CAPTURE_TYPES = ("response", "revisit", "resource")
 
@@ -86,6 +86,10 @@ def test_manifest_uses_the_vocabulary():
         assert m["record_type"] in CAPTURE_TYPES
         assert m["lang"] in {"pt", "es", "gl", "en", "la", None}
         assert m["variety"] in {"pt_PT", "pt_BR", None}
+        if m["variety_allowed"] is not None:
+            assert m["variety"] in m["variety_allowed"] and set(m["variety_allowed"]) <= {"pt_PT", "pt_BR", "unknown"}
+        for key in ("evidence_expected", "evidence_absent"):
+            assert m[key] is None or all(isinstance(e, str) and "=" in e or e == "text" for e in m[key])
         assert m["quality"] in {"clean", "junk", None}
         assert m["dup_kind"] in {"exact", "near", None}
         assert m["spelling"] in {"ao90", "pre-ao90", None}

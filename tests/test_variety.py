@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lusomix.filters import variety as vf
+from lusomix import variety as vf
+from lusomix.variety import evidence as ve
+from lusomix.variety import model as vm
+from lusomix.variety import text as vt
 from lusomix.errors import UsageError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -81,8 +84,8 @@ PARAGRAPHS = [
 
 
 @pytest.fixture(scope="module")
-def model() -> vf.VarietyModel:
-    return vf.VarietyModel.load()
+def model() -> vm.VarietyModel:
+    return vm.VarietyModel.load()
 
 
 def _share(labels, wanted) -> float:
@@ -91,12 +94,12 @@ def _share(labels, wanted) -> float:
 
 # --------------------------------------------------------------------------- the shipped model
 def test_shipped_model_is_small_and_calibrated():
-    assert vf.DEFAULT_MODEL.is_file() and vf.DEFAULT_MODEL.stat().st_size <= 10 * 2**20
-    params = json.loads(vf.DEFAULT_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    assert vm.DEFAULT_MODEL.is_file() and vm.DEFAULT_MODEL.stat().st_size <= 10 * 2**20
+    params = json.loads(vm.DEFAULT_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
     assert {"a", "b", "c", "gamma"} <= set(params["calibration"])
     # the config defaults are the values measured when the shipped model was trained
-    assert tuple(params["defaults"]["unknown_band"]) == vf.DEFAULT_UNKNOWN_BAND
-    assert params["defaults"]["min_words"] == vf.DEFAULT_MIN_WORDS
+    assert tuple(params["defaults"]["unknown_band"]) == vm.DEFAULT_UNKNOWN_BAND
+    assert params["defaults"]["min_words"] == vm.DEFAULT_MIN_WORDS
 
 
 def test_model_file_is_loaded_once_per_process_unless_rewritten(tmp_path):
@@ -104,12 +107,12 @@ def test_model_file_is_loaded_once_per_process_unless_rewritten(tmp_path):
     import shutil
 
     path = tmp_path / "variety.ftz"
-    shutil.copy(vf.DEFAULT_MODEL, path)
-    first, again = vf.VarietyModel.load(path), vf.VarietyModel.load(path)
+    shutil.copy(vm.DEFAULT_MODEL, path)
+    first, again = vm.VarietyModel.load(path), vm.VarietyModel.load(path)
     assert first._ft is again._ft  # executor workers run many tasks: one load each
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a retrained model written in place
-    rewritten = vf.VarietyModel.load(path)
+    rewritten = vm.VarietyModel.load(path)
     assert rewritten._ft is not first._ft
     text = ["Estou a pensar apanhar o comboio para o Porto amanhã de manhã."]
     assert rewritten.predict_sentences(text) == pytest.approx(first.predict_sentences(text))
@@ -148,7 +151,7 @@ def test_two_words_are_unknown(model):
 
 def test_batch_and_single_document_agree(model):
     texts = [PARAGRAPHS[0][1], BRAZILIAN[0], "", "\n\n".join(EUROPEAN_OTHER)]
-    labels, p, p_text = model.identify_batch(texts, [None, "https://x.com.br/", None, "https://a.pt/"])
+    labels, p, p_text, _ = model.identify_batch(texts, [None, "https://x.com.br/", None, "https://a.pt/"])
     for i, (text, url) in enumerate(zip(texts, [None, "https://x.com.br/", None, "https://a.pt/"])):
         single = model.identify(text, url)
         assert (single.variety, single.p_pt_PT) == (labels[i], pytest.approx(p[i]))
@@ -174,24 +177,79 @@ def test_sample_archive_pages_are_never_given_the_other_variety(model):
     assert total >= 60 and right / total >= 0.95
 
 
-# --------------------------------------------------------------------------- URL evidence
+# --------------------------------------------------------------------------- page evidence
 def test_url_evidence_parses_the_host():
-    assert vf.url_log_odds("https://www.brisa.pt/pt/portagens") > 0  # .pt, not ".br" as a substring
-    assert vf.url_log_odds("http://www.brisa.com/") == 0
-    assert vf.url_log_odds("http://brasileiro.example.org/sobre") == 0
-    assert vf.url_log_odds("https://www.exemplo.com.br/") < 0
-    assert vf.url_log_odds("https://support.example.com/pt-br/article/123") < 0
-    assert vf.url_log_odds("https://support.example.com/pt-BR/") < 0
-    assert vf.url_log_odds("https://docs.example.org/index_pt_BR.html") < 0
-    assert vf.url_log_odds("https://www.example.com/?lang=pt-br") < 0
-    assert vf.url_log_odds("https://www.example.com/pt-pt/ajuda") > 0
-    assert vf.url_log_odds("https://www.example.com/breve/noticias") == 0
-    assert vf.url_log_odds(None) == 0 and vf.url_log_odds("not a url at all") == 0
+    assert ve.url_signs("https://www.brisa.pt/portagens") == {"tld": 1}  # .pt, not ".br" as a substring
+    assert ve.url_signs("http://www.brisa.com/") == {}
+    assert ve.url_signs("http://brasileiro.example.org/sobre") == {}
+    assert ve.url_signs("https://www.exemplo.com.br/") == {"tld": -1}
+    assert ve.url_signs("https://support.example.com/pt-br/article/123") == {"url_tag": -1}
+    assert ve.url_signs("https://support.example.com/pt-BR/") == {"url_tag": -1}
+    assert ve.url_signs("https://docs.example.org/index_pt_BR.html") == {"url_tag": -1}
+    assert ve.url_signs("https://www.example.com/?lang=pt-br") == {"url_tag": -1}
+    assert ve.url_signs("https://www.example.com/pt-pt/ajuda") == {"url_tag": 1}
+    assert ve.url_signs("https://www.example.com/br/ajuda") == {"url_dir": -1}
+    assert ve.url_signs("https://www.example.com/pt/ajuda") == {"url_dir": 1}
+    assert ve.url_signs("https://www.example.com/breve/noticias") == {}
+    assert ve.url_signs("https://www.example.com/ptbrand/noticias") == {}
+    assert ve.url_signs(None) == {} and ve.url_signs("not a url at all") == {}
+
+
+@pytest.mark.parametrize(
+    ("tag", "sign"),
+    [("pt-PT", 1), ("pt_PT", 1), ("PT-pt", 1), ("pt-AO", 1), ("pt-MZ", 1), ("pt-BR", -1), ("pt_br", -1),
+     ("pt-BR, en", -1), ("pt", 0), ("PT", 0), ("en-US", None), ("", None), (None, None), ("ptb", None)],
+)
+def test_language_tags(tag, sign):
+    assert ve.language_sign(tag) == sign
+
+
+def test_declared_languages_agreeing_disagreeing_and_bare():
+    assert ve.declared_signs({"html_lang": "pt-PT", "og_locale": "pt_PT"}) == (
+        {"declared": 1}, ["html_lang=pt-PT", "og_locale=pt_PT"])
+    assert ve.declared_signs({"html_lang": "pt-BR", "content_language": "pt-BR"})[0] == {"declared": -1}
+    assert ve.declared_signs({"html_lang": "pt-BR", "og_locale": "pt_PT"})[0] == {}  # they cancel out
+    assert ve.declared_signs({"html_lang": "pt"})[0] == {"declared_bare": 1}
+    assert ve.declared_signs({"html_lang": "pt", "hreflang": "pt-PT"})[0] == {"declared": 1}
+    assert ve.declared_signs({"html_lang": "en"}) == ({}, [])
+    assert ve.declared_signs(None) == ({}, [])
+
+
+def test_page_evidence_is_capped_and_reported():
+    weights = ve.EvidenceWeights(tld=2.0, url_tag=2.0, url_dir=1.0, declared=2.0, declared_bare=0.3, cap=2.5)
+    lo, used = ve.evidence_log_odds("https://loja.example.pt/pt-pt/", {"html_lang": "pt-PT"}, weights)
+    assert lo == 2.5 and used == ["tld=+", "url_tag=+", "html_lang=pt-PT"]
+    lo, used = ve.evidence_log_odds("https://loja.example.com.br/", {"og_locale": "pt"}, weights)
+    assert lo == pytest.approx(-2.0 + 0.3) and used == ["tld=-", "og_locale=pt"]
+    assert ve.evidence_log_odds(None, None, weights) == (0.0, [])
+
+
+def test_shipped_evidence_weights_let_confident_text_win(model):
+    w = model.evidence
+    assert 0 < w.cap <= 3.0 and w.declared > 0 and w.tld > 0
+    # a confident text (p >= 0.95) stays outside the unknown band on its side whatever the metadata says
+    hi = model.defaults["unknown_band"][1]
+    assert 3.0 - w.cap >= np.log(hi / (1 - hi)) - 1e-9
+    br_meta = {"html_lang": "pt-BR", "og_locale": "pt_BR", "content_language": "pt-BR"}
+    result = model.identify(PARAGRAPHS[1][1], "https://www.exemplo.com.br/pt-br/", br_meta)
+    assert result.variety == vf.PT_PT and result.p_pt_PT < result.p_pt_PT_text
+    assert "html_lang=pt-BR" in result.evidence and "tld=-" in result.evidence
+    result = model.identify(PARAGRAPHS[4][1], "https://www.exemplo.pt/pt-pt/", {"html_lang": "pt-PT"})
+    assert result.variety == vf.PT_BR and result.p_pt_PT > result.p_pt_PT_text
+
+
+def test_declared_language_moves_a_neutral_text(model):
+    text = "Os preços subiram outra vez este mês."
+    plain = model.identify(text)
+    pt = model.identify(text, "https://www.example.com/", {"html_lang": "pt-PT"})
+    br = model.identify(text, "https://www.example.com/", {"html_lang": "pt-BR"})
+    assert br.p_pt_PT < plain.p_pt_PT < pt.p_pt_PT
+    assert pt.p_pt_PT_text == pytest.approx(plain.p_pt_PT_text) == pytest.approx(br.p_pt_PT_text)
 
 
 @pytest.mark.parametrize("url", ["https://www.jornaldeangola.ao/ao/noticias/", "http://www.jornalnoticias.co.mz/"])
 def test_african_cctld_counts_as_european(model, url):
-    assert vf.url_log_odds(url) > 0
+    assert ve.url_signs(url)["tld"] == 1
     result = model.identify(EUROPEAN_OTHER[0] + " " + EUROPEAN_AO90[7], url)
     assert result.variety == vf.PT_PT
     assert result.p_pt_PT >= result.p_pt_PT_text
@@ -205,43 +263,43 @@ def test_url_is_evidence_combined_with_the_text(model):
     # clear text outweighs a contrary URL
     assert model.identify(PARAGRAPHS[1][1], "https://www.exemplo.com.br/").variety == vf.PT_PT
     assert model.identify(PARAGRAPHS[4][1], "https://www.exemplo.pt/").variety == vf.PT_BR
-    assert model.identify(text, url_weight=0.0).p_pt_PT == pytest.approx(plain.p_pt_PT_text)
+    assert model.identify(text, evidence_weight=0.0).p_pt_PT == pytest.approx(plain.p_pt_PT_text)
 
 
 # --------------------------------------------------------------------------- text handling
 def test_normalise_keeps_cues_and_drops_noise():
-    line = vf.normalise("Diz-me, você viu R$ 20 em https://x.com.br/a? %(name)s «Sim»")
+    line = vt.normalise("Diz-me, você viu R$ 20 em https://x.com.br/a? %(name)s «Sim»")
     words = line.split()
     assert "diz-me" in words and "xptencl" in words and "xbrvoce" in words and "xbrl" in words
     assert "xguil" in words and "https" not in line and "name" not in words and "0" in words
-    assert vf.normalise_lines(["a\nb", "c"]) == [vf.normalise("a b"), vf.normalise("c")]
+    assert vt.normalise_lines(["a\nb", "c"]) == [vt.normalise("a b"), vt.normalise("c")]
 
 
 
 def test_case_cues_are_read_before_lower_casing():
-    line = vf.normalise("O Governo reuniu-se a 3 de Março no Rio de Janeiro e voltou.")
+    line = vt.normalise("O Governo reuniu-se a 3 de Março no Rio de Janeiro e voltou.")
     assert " governo xptcap " in line and " março xptcap " in line
     assert " janeiro e " in line  # a city, not a month
     # a sentence start is not a cue, and lower case (post-AO90 European too) is no cue either way
-    assert "xptcap" not in vf.normalise("Governo e oposição chegaram a acordo em março.")
+    assert "xptcap" not in vt.normalise("Governo e oposição chegaram a acordo em março.")
 
 
 def test_clitic_spelling_and_percent_cues():
-    assert "xbrproc" in vf.normalise("O município tem se destacado na saúde.").split()
-    assert "xbrproc" not in vf.normalise("O município tem-se destacado na saúde.").split()
+    assert "xbrproc" in vt.normalise("O município tem se destacado na saúde.").split()
+    assert "xbrproc" not in vt.normalise("O município tem-se destacado na saúde.").split()
     # post-AO90 European spellings that Brazil did not adopt
     for word in ("receção", "deteção", "respetivo", "aspeto", "perspetiva"):
-        assert "xptlex" in vf.normalise(f"Falou da {word} ontem.").split(), word
-    assert "xptlex" not in vf.normalise("Falou da recepção ontem.").split()
-    assert "xpct" in vf.normalise("A taxa subiu 5% este ano.").split()
+        assert "xptlex" in vt.normalise(f"Falou da {word} ontem.").split(), word
+    assert "xptlex" not in vt.normalise("Falou da recepção ontem.").split()
+    assert "xpct" in vt.normalise("A taxa subiu 5% este ano.").split()
     # a clitic opening a line is a cue on every line of a batch, not only the first
-    lines = vf.normalise_lines(["Ele disse que sim.", "Me diz uma coisa.", "Diz-me uma coisa.", "Te amo muito."])
+    lines = vt.normalise_lines(["Ele disse que sim.", "Me diz uma coisa.", "Diz-me uma coisa.", "Te amo muito."])
     assert ["xbrproc" in line.split() for line in lines] == [False, True, False, True]
-    assert vf.normalise_lines([]) == []
+    assert vt.normalise_lines([]) == []
 
 def test_lexicon_trie_matches_exactly_what_the_flat_alternation_matches():
     # the cue lexicons are compiled as a prefix trie for speed; it must accept the same words
-    probes = {w.strip(".,") for text in EUROPEAN + BRAZILIAN for w in vf.normalise(text).split()}
+    probes = {w.strip(".,") for text in EUROPEAN + BRAZILIAN for w in vt.normalise(text).split()}
     probes |= set(
         "autocarro autocarros autocarross utilizador utilizadores utilizadora utilizadoras utilizad "
         "telemóvel telemóveis telemóve casa casas equipa equipas equipe equipes registo registar registro "
@@ -250,17 +308,17 @@ def test_lexicon_trie_matches_exactly_what_the_flat_alternation_matches():
         "ônibus usuário usuária usuários garoto garota garotos câmara portagem portagens".split()
     )
     probes |= {"casa de banho", "casas de banho", "café da manhã", "ao invés", "câmaras municipais", "câmara municipal"}
-    for words in (vf._PT_WORDS, vf._BR_WORDS, vf._AUXILIARIES):
-        flat, trie = re.compile(f"(?:{'|'.join(words)})"), re.compile(vf._trie(words))
+    for words in (vt._PT_WORDS, vt._BR_WORDS, vt._AUXILIARIES):
+        flat, trie = re.compile(f"(?:{'|'.join(words)})"), re.compile(vt._trie(words))
         assert {w for w in probes if flat.fullmatch(w)} == {w for w in probes if trie.fullmatch(w)}
         assert any(flat.fullmatch(w) for w in probes)
 
 
 def test_long_documents_are_scored_within_the_word_budget(model):
     pieces = [f"Parágrafo número {i} com algumas palavras a mais." for i in range(100)]
-    kept = vf.within_budget(pieces, 160)
+    kept = vt.within_budget(pieces, 160)
     assert 15 <= len(kept) <= 21 and kept[0] == pieces[0] and kept[-1] == pieces[-1]
-    assert vf.within_budget(pieces, None) == pieces and vf.within_budget(pieces[:3], 160) == pieces[:3]
+    assert vt.within_budget(pieces, None) == pieces and vt.within_budget(pieces[:3], 160) == pieces[:3]
     page = "\n".join(EUROPEAN * 20)
     assert model.text_log_odds([page], word_budget=200)[1][0] <= 260
     assert model.identify(page, word_budget=200).variety == vf.PT_PT
@@ -268,7 +326,7 @@ def test_long_documents_are_scored_within_the_word_budget(model):
 
 def test_segments_split_long_paragraphs_at_sentence_ends():
     sentence = "Esta frase tem exatamente oito palavras ao todo. "
-    pieces = vf.segments("Título\n\n" + sentence * 30)
+    pieces = vt.segments("Título\n\n" + sentence * 30)
     assert pieces[0] == "Título" and len(pieces) > 3
     assert all(len(p.split()) <= 80 for p in pieces[1:])
     assert "".join(pieces[1:]).replace(" ", "") == (sentence * 30).replace(" ", "")
@@ -303,7 +361,7 @@ def test_variety_config_rejects_bad_values():
 
     from lusomix.stages.variety import VarietyConfig
 
-    assert VarietyConfig().unknown_band == vf.DEFAULT_UNKNOWN_BAND
+    assert VarietyConfig().unknown_band == vm.DEFAULT_UNKNOWN_BAND
     with pytest.raises(ValidationError):
         VarietyConfig(unknown_band=(0.7, 0.9))
     with pytest.raises(ValidationError):
@@ -312,7 +370,7 @@ def test_variety_config_rejects_bad_values():
 
 # --------------------------------------------------------------------------- CLI
 def _cli(argv: list[str]) -> int:
-    from lusomix.pipeline.cli_variety import register
+    from lusomix.variety.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
@@ -432,42 +490,90 @@ def test_train_cli_builds_a_loadable_calibrated_model(tmp_path, capsys):
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sidecar["sources"] == {"alfa": 120, "beta": 120, "delta": 120, "gama": 120}
     assert sidecar["heldout"]["segments"] == 480
-    trained = vf.VarietyModel.load(out)
+    trained = vm.VarietyModel.load(out)
     p = trained.predict_sentences(["o autocarro chegou cedo e vi o comboio ontem", "o ônibus chegou cedo e vi o trem ontem"])
     assert p[0] > 0.5 > p[1]
 
 
 # --------------------------------------------------------------------------- training data (shared)
-def test_folds_hold_out_sources_and_split_bosque_by_block():
+def test_folds_hold_out_sources_whole_and_frmt_by_pair():
     if not VARIETY_DATA.is_dir():
         pytest.skip(f"shared variety data not found at {VARIETY_DATA}")
-    from lusomix.pipeline.variety_training import BLOCK_SPLIT, assign_folds, load_corpus
+    from lusomix.variety.corpus import MODERN_PT, NEWS_1990S, SPLIT_BY_GROUP, UNSEEN_NEWS, assign_folds, load_corpus
 
     corpus = load_corpus([VARIETY_DATA])
     folds = assign_folds(corpus)
     for source in np.unique(corpus.source):
         in_source = corpus.source == source
-        if source in BLOCK_SPLIT:
-            assert len(np.unique(folds[in_source])) == 2
-            for g in np.unique(corpus.group[in_source]):  # a document/pair block never straddles folds
+        if source in SPLIT_BY_GROUP:
+            assert len(np.unique(folds[in_source])) == 4
+            for g in np.unique(corpus.group[in_source]):  # both translations of a sentence on one side
                 assert len(np.unique(folds[in_source & (corpus.group == g)])) == 1
         else:
             assert len(np.unique(folds[in_source])) == 1, source
-    dslcc_fold = folds[corpus.source == "dslcc_v1_v2"][0]
-    # DSLCC's fold holds no other source with both varieties: its news accuracy is on unseen newspapers
-    assert set(corpus.source[(folds == dslcc_fold) & corpus.news]) == {"dslcc_v1_v2", "ud_porttinari"}
+    frmt = corpus.source == "frmt_dev_pairs"
+    assert corpus.y[frmt][0::2].all() and not corpus.y[frmt][1::2].any()  # European line first in each pair
+    # a held-out newspaper family and the 1990s newspapers are each out whole, in one fold
+    for family in (UNSEEN_NEWS, NEWS_1990S):
+        fold = np.unique(folds[np.isin(corpus.source, family)])
+        assert len(fold) == 1
+        assert not (np.isin(corpus.source, family) & (folds != fold[0])).any()
     for k in np.unique(folds):
         train = folds != k
-        assert {0, 1} <= set(corpus.y[train & corpus.news]) and {0, 1} <= set(corpus.y[train & ~corpus.news])
+        for domain in ("news", "docs", "general"):
+            assert {0, 1} <= set(corpus.y[train & (corpus.domain == domain)]), (k, domain)
+        # every training part keeps post-1990 European text besides FRMT
+        assert len(set(corpus.source[train & np.isin(corpus.source, MODERN_PT) & (corpus.y == 1)])) >= 4
 
 
 def test_ao90_rewrite_of_pre_agreement_european_text():
-    from lusomix.pipeline.variety_training import to_ao90
+    from lusomix.variety.corpus import to_ao90
 
-    old = vf.normalise("A direcção do projecto tomou uma acção óptima: actualmente o director está satisfeito.")
+    old = vt.normalise("A direcção do projecto tomou uma acção óptima: actualmente o director está satisfeito.")
     new = to_ao90(old)
     for word in ("direção", "projeto", "ação", "ótima", "atualmente", "diretor"):
         assert word in new.split()
     # consonants that Portugal pronounces, and secção (double spelling), stay
-    kept = to_ao90(vf.normalise("De facto, o contacto com a secção foi compacto e conectado."))
-    assert kept == vf.normalise("De facto, o contacto com a secção foi compacto e conectado.")
+    kept = to_ao90(vt.normalise("De facto, o contacto com a secção foi compacto e conectado."))
+    assert kept == vt.normalise("De facto, o contacto com a secção foi compacto e conectado.")
+
+
+# --------------------------------------------------------------------------- declared languages in the page
+def test_declared_languages_are_read_before_extraction_prunes_the_page():
+    from lusomix.filters.extraction import extract_main_text
+    from lusomix.stages.ingest import declared_languages
+
+    body = "<p>" + " ".join(EUROPEAN_AO90) + "</p>"
+    html = (
+        '<html lang="pt-PT"><head><title>Notícias</title><meta property="og:locale" content="pt_PT">'
+        '<meta http-equiv="Content-Language" content="pt-PT">'
+        '<link rel="alternate" hreflang="pt-BR" href="https://www.exemplo.com/br/noticia">'
+        '<link rel="alternate" hreflang="x-default" href="https://exemplo.com/pt/noticia">'
+        '<link rel="alternate" hreflang="pt-PT" href="https://exemplo.com/pt/noticia/">'
+        f"</head><body><nav>Início</nav><article>{body}</article></body></html>"
+    )
+    result = extract_main_text(html)
+    assert dict(result.languages) == {"html_lang": "pt-PT", "og_locale": "pt_PT", "content_language": "pt-PT"}
+    meta = {"url": "http://www.exemplo.com/pt/noticia", "content_language": "pt-pt, en"}
+    declared = declared_languages(result, meta)
+    # the HTTP header wins over <meta http-equiv>; the hreflang is the alternate that is this page
+    assert declared == {"html_lang": "pt-PT", "og_locale": "pt_PT", "content_language": "pt-pt, en", "hreflang": "pt-PT"}
+    assert "content_language" not in meta
+    other = declared_languages(result, {"url": "https://www.exemplo.com/outra"})
+    assert "hreflang" not in other
+    bare = extract_main_text(f'<html xml:lang="pt"><body><article>{body}</article></body></html>')
+    assert dict(bare.languages) == {"html_lang": "pt"}
+
+
+@pytest.mark.slow
+def test_variety_train_rebuilds_the_shipped_model_byte_for_byte(tmp_path):
+    """`lusomix variety train` on shared/data reproduces the shipped variety.ftz (the final model does not
+    depend on the held-out folds, which only calibrate and measure: --no-heldout skips them)."""
+    if not VARIETY_DATA.is_dir():
+        pytest.skip(f"shared variety data not found at {VARIETY_DATA}")
+    out = tmp_path / "variety.ftz"
+    assert _cli(["variety", "train", "--data", str(VARIETY_DATA), "--out", str(out), "--no-heldout"]) == 0
+    assert out.read_bytes() == vm.DEFAULT_MODEL.read_bytes()
+    shipped = json.loads(vm.DEFAULT_MODEL.with_suffix(".json").read_text(encoding="utf-8"))
+    rebuilt = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert rebuilt["params"] == shipped["params"] and rebuilt["sources"] == shipped["sources"]

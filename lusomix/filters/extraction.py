@@ -27,6 +27,10 @@ class ExtractionTimeout(Exception):
 class Extracted:
     title: str
     text: str
+    # languages the page declares (evidence for the variety step): html_lang, og_locale,
+    # content_language (<meta http-equiv>), and every (hreflang, href) of <link rel=alternate>
+    languages: tuple[tuple[str, str], ...] = ()
+    hreflang: tuple[tuple[str, str], ...] = ()
 
 
 @contextmanager
@@ -50,6 +54,37 @@ def _time_limit(seconds: float):
 def page_title(tree) -> str:
     nodes = tree.xpath("//title")
     return " ".join(nodes[0].text_content().split()) if nodes else ""
+
+
+_MAX_TAG = 35  # a language tag is short; anything longer is not one
+
+
+def declared_languages(tree) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """What the page says its language is: ((kind, tag), ...) and its alternates ((hreflang, href), ...).
+
+    Read before trafilatura, which prunes the tree. Only the first of each kind counts.
+    """
+    found: dict[str, str] = {}
+    root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
+    lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or root.get("xml:lang")
+    if lang:
+        found["html_lang"] = lang.strip()[:_MAX_TAG]
+    for meta in tree.iterfind(".//meta"):
+        key = (meta.get("property") or meta.get("name") or "").strip().lower()
+        equiv = (meta.get("http-equiv") or "").strip().lower()
+        content = (meta.get("content") or "").strip()[:_MAX_TAG]
+        if not content:
+            continue
+        if key == "og:locale" and "og_locale" not in found:
+            found["og_locale"] = content
+        elif equiv == "content-language" and "content_language" not in found:
+            found["content_language"] = content
+    alternates = []
+    for link in tree.iterfind(".//link"):
+        hreflang, href = link.get("hreflang"), link.get("href")
+        if hreflang and href and "alternate" in (link.get("rel") or "").lower() and len(alternates) < 50:
+            alternates.append((hreflang.strip()[:_MAX_TAG], href.strip()))
+    return tuple(found.items()), tuple(alternates)
 
 
 def _trafilatura(tree, favour_precision: bool, include_tables: bool) -> str:
@@ -90,10 +125,11 @@ def extract_main_text(
         if tree is None:
             return None
         title = page_title(tree)
+        languages, hreflang = declared_languages(tree)
         text = _trafilatura(tree, favour_precision, include_tables)
         if not include_tables and count_words(text) < min_words:
             retry = load_html(html)
             text = (_trafilatura(retry, favour_precision, True) if retry is not None else "") or text
     if not text:
         return None
-    return Extracted(title=repair(title), text=tidy_whitespace(repair(text)))
+    return Extracted(title=repair(title), text=tidy_whitespace(repair(text)), languages=languages, hreflang=hreflang)

@@ -171,6 +171,8 @@ class ArchiveReader(PipelineStep):
             return self._reject(doc, "bad_http_headers")
         content_type = http.get_header("Content-Type") or ""
         meta["http_status"] = status
+        if http.get_header("Content-Language"):  # evidence for the variety step
+            meta["content_language"] = http.get_header("Content-Language")[:64]
         meta["content_type"] = payload.media_type(content_type) or None
         if status != 200:
             self._drain(stream, offset)
@@ -216,6 +218,30 @@ class ArchiveReader(PipelineStep):
         with folder.open(tmp, "w") as f:
             json.dump(report, f, sort_keys=True)
         folder.mv(tmp, f"{rank:05d}.json")
+
+
+def _same_page(href: str, url: str) -> bool:
+    """An alternate's href names this page (scheme, "www." and a trailing slash aside)."""
+    def key(u: str) -> str:
+        u = u.split("#", 1)[0].split("://", 1)[-1].lower().rstrip("/")
+        return u[4:] if u.startswith("www.") else u
+
+    return bool(href) and key(href) == key(url)
+
+
+def declared_languages(result, meta: dict) -> dict[str, str]:
+    """The page's declared languages for the variety step: <html lang>, og:locale, Content-Language
+    (the HTTP header before <meta http-equiv>), and the hreflang of the alternate that is this page."""
+    declared = dict(result.languages)
+    if meta.get("content_language"):
+        declared["content_language"] = meta.pop("content_language")
+    url = meta.get("url") or ""
+    for hreflang, href in result.hreflang:
+        # x-default names the fallback page, not a language
+        if hreflang.lower() != "x-default" and _same_page(href, url):
+            declared["hreflang"] = hreflang
+            break
+    return declared
 
 
 def _looks_like_html(body: bytes) -> bool:
@@ -280,6 +306,7 @@ class MainTextExtractor(PipelineStep):
             return
         doc.text = result.text
         doc.metadata["title"] = result.title
+        doc.metadata["declared_lang"] = declared_languages(result, doc.metadata)
         doc.metadata["n_words"] = count_words(result.text)
         if doc.metadata["n_words"] < self.config.min_words:
             doc.metadata["reject"] = "too_short"

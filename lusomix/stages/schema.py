@@ -30,10 +30,13 @@ DOCS_SCHEMA = pa.schema(
         pa.field("n_words", pa.int32()),
         pa.field("lang", pa.string()),
         pa.field("lang_score", pa.float32()),
-        # pt_PT | pt_BR | unknown; p_pt_PT combines text and URL evidence, p_pt_PT_text is the text alone
+        # pt_PT | pt_BR | unknown; p_pt_PT combines text and page evidence, p_pt_PT_text is the text alone
         pa.field("variety", pa.string()),
         pa.field("p_pt_PT", pa.float32()),
         pa.field("p_pt_PT_text", pa.float32()),
+        # evidence used: "text", URL kinds ("tld=+", "url_tag=-", "url_dir=+"), declared languages read
+        # ("html_lang=pt-PT", "og_locale=pt_BR", "content_language=pt", "hreflang=pt-PT")
+        pa.field("variety_evidence", pa.list_(pa.string())),
         *[pa.field(name, dtype) for name, dtype in SIGNAL_TYPES.items()],
         # rules the document fails under the run's thresholds; empty list = passes
         pa.field("quality_flags", pa.list_(pa.string())),

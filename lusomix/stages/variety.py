@@ -1,39 +1,35 @@
-"""Variety stage of the extract pass: pt_PT / pt_BR / unknown for every kept Portuguese document.
+"""Variety step of the extract pass: pt_PT / pt_BR / unknown for every kept Portuguese document.
 
-Adapts :mod:`lusomix.filters.variety` to datatrove. Sets ``variety``, ``p_pt_PT`` (text + URL evidence)
-and ``p_pt_PT_text`` (text alone) in ``doc.metadata``; rejected and non-Portuguese documents pass
-through untouched. Each label is also counted (``variety/*`` in the stats); the run summary's shares are
-counted from ``docs/``.
+A thin datatrove adapter over :mod:`lusomix.variety`. Sets ``variety``, ``p_pt_PT`` (text + page
+evidence), ``p_pt_PT_text`` (text alone) and ``variety_evidence`` (what was used: ``text``, the URL's
+kinds, the declared languages read) in ``doc.metadata``; rejected and non-Portuguese documents pass
+through untouched. Each label is also counted (``variety/*`` in the stats).
 """
 
 from __future__ import annotations
 
-from pydantic import field_validator, model_validator
-
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
+from pydantic import field_validator, model_validator
 
-from lusomix.filters import variety as vf
 from lusomix.stages.config_base import StageConfig
+from lusomix.variety import model as vm
 
 
 class VarietyConfig(StageConfig):
     """Decision parameters; the defaults were measured on source-held-out data (VARIETY_MODEL_CARD.md).
 
     ``unknown_band``: documents whose p_pt_PT falls inside (lo, hi) are ``unknown``. ``min_words``: fewer
-    words than this is always ``unknown``. URL evidence, in log-odds towards pt_PT, is
-    ``url_weight * (±cctld_log_odds for the ccTLD ± path_log_odds for a pt-BR/pt-PT tag)``;
-    .ao .mz .cv .gw .st .tl .mo count as European (their written norm is).
+    words than this is always ``unknown``. ``evidence_weight`` scales the page evidence (URL and declared
+    languages, with the weights fitted with the model): 1 = the fitted rule, 0 = the text alone.
     """
 
-    model_path: str | None = None  # None = the shipped filters/models/variety.ftz
-    unknown_band: tuple[float, float] = vf.DEFAULT_UNKNOWN_BAND
-    min_words: int = vf.DEFAULT_MIN_WORDS
-    url_weight: float = vf.DEFAULT_URL_WEIGHT
-    cctld_log_odds: float = vf.DEFAULT_CCTLD_LOG_ODDS
-    path_log_odds: float = vf.DEFAULT_PATH_LOG_ODDS
+    model_path: str | None = None  # None = the shipped lusomix/variety/models/variety.ftz
+    unknown_band: tuple[float, float] = vm.DEFAULT_UNKNOWN_BAND
+    min_words: int = vm.DEFAULT_MIN_WORDS
+    evidence_weight: float = vm.DEFAULT_EVIDENCE_WEIGHT
     # cost bound, not an accuracy setting: longer documents are scored on evenly spaced segments
-    word_budget: int = vf.DEFAULT_WORD_BUDGET
+    word_budget: int = vm.DEFAULT_WORD_BUDGET
     # documents scored per model call (one fastText call per batch is ~30% cheaper than per document)
     batch_size: int = 64
 
@@ -47,7 +43,7 @@ class VarietyConfig(StageConfig):
 
     @model_validator(mode="after")
     def _non_negative(self) -> "VarietyConfig":
-        for name in ("min_words", "url_weight", "cctld_log_odds", "path_log_odds"):
+        for name in ("min_words", "evidence_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.word_budget < 1 or self.batch_size < 1:
@@ -62,7 +58,7 @@ class VarietyIdentifier(PipelineStep):
     def __init__(self, config: VarietyConfig | None = None):
         super().__init__()
         self.config = config or VarietyConfig()
-        self._model: vf.VarietyModel | None = None
+        self._model: vm.VarietyModel | None = None
 
     def __getstate__(self):
         # the fastText handle cannot be pickled to executor workers; each worker loads its own
@@ -71,9 +67,9 @@ class VarietyIdentifier(PipelineStep):
         return state
 
     @property
-    def model(self) -> vf.VarietyModel:
+    def model(self) -> vm.VarietyModel:
         if self._model is None:
-            self._model = vf.VarietyModel.load(self.config.model_path)
+            self._model = vm.VarietyModel.load(self.config.model_path)
         return self._model
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -91,19 +87,19 @@ class VarietyIdentifier(PipelineStep):
         if todo:
             c = self.config
             with self.track_time(unit="batch"):
-                labels, p, p_text = self.model.identify_batch(
+                labels, p, p_text, used = self.model.identify_batch(
                     [d.text for d in todo],
                     [d.metadata.get("url") for d in todo],
+                    [d.metadata.get("declared_lang") for d in todo],
                     unknown_band=c.unknown_band,
-                    url_weight=c.url_weight,
-                    cctld_log_odds=c.cctld_log_odds,
-                    path_log_odds=c.path_log_odds,
+                    evidence_weight=c.evidence_weight,
                     min_words=c.min_words,
                     word_budget=c.word_budget,
                 )
-            for doc, label, prob, prob_text in zip(todo, labels, p, p_text):
+            for doc, label, prob, prob_text, evidence in zip(todo, labels, p, p_text, used):
                 doc.metadata["variety"] = str(label)
                 doc.metadata["p_pt_PT"] = float(prob)
                 doc.metadata["p_pt_PT_text"] = float(prob_text)
+                doc.metadata["variety_evidence"] = evidence
                 self.stat_update(f"variety/{label}")
         return batch

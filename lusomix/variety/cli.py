@@ -61,7 +61,7 @@ def register(subparsers) -> None:
 
 
 def _load_model(path: str | None):
-    from lusomix.filters.variety import VarietyModel
+    from lusomix.variety.model import VarietyModel
 
     if path is not None:
         require_file(path, "variety model")
@@ -71,7 +71,7 @@ def _load_model(path: str | None):
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from lusomix.pipeline.variety_training import TrainParams, train_variety_model
+    from lusomix.variety.training import TrainParams, train_variety_model
 
     for d in args.data:
         if not Path(d).is_dir():
@@ -91,19 +91,22 @@ def _train(args: argparse.Namespace) -> int:
     result = train_variety_model(args.data, args.out, params, heldout=not args.no_heldout, log=log)
     figures = result.get("heldout") or {}
     if figures:
-        print(
-            f"held-out: DSLCC accuracy {figures.get('dslcc_accuracy')}, news macro-F1 "
-            f"{figures['news_all_sources']['macro_f1']:.4f}, page accuracy {figures['page_accuracy']:.4f}"
-        )
+        for name in ("frmt_pairs", "modern_docs_one_product", "unseen_news", "news_1990s", "news_human_labelled"):
+            group = figures[name]
+            if group.get("n"):
+                print(f"held-out {name}: n={group['n']} accuracy {group['accuracy']:.4f} macro-F1 {group['macro_f1']:.4f}")
+        pages = figures["pages_all"]
+        print(f"held-out pages (text alone): n={pages['n']} right {pages['right']:.4f} wrong side "
+              f"{pages['wrong_side']:.4f} unknown {pages['unknown']:.4f}")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from lusomix.filters.variety import PT_BR, PT_PT
-    from lusomix.pipeline.variety_evaluation import classification_report, format_report
-    from lusomix.pipeline.variety_training import read_tsv
+    from lusomix.variety import PT_BR, PT_PT
+    from lusomix.variety.corpus import read_tsv
+    from lusomix.variety.evaluation import classification_report, format_report
 
     path = Path(args.data)
     require_file(path, "evaluation file")
@@ -158,6 +161,6 @@ def _write_chunk(model, lines: list[str], out) -> None:
     parsed = [_parse(line) for line in lines]
     texts = [t for t, _ in parsed]
     urls = [u for _, u in parsed]
-    labels, p, _ = model.identify_batch(texts, urls if any(urls) else None)
+    labels, p, _, _ = model.identify_batch(texts, urls if any(urls) else None)
     out.write("".join(f'{{"label": "{label}", "p_pt_PT": {prob:.6f}}}\n' for label, prob in zip(labels, p)))
     out.flush()

@@ -1,11 +1,7 @@
-"""Training the pt_PT / pt_BR variety model: data, source-held-out splits, fastText, calibration.
+"""Training the pt_PT / pt_BR variety model: sampling, fastText, calibration, the recipe.
 
-Data layout (see ../shared/data/variety/SOURCES.md): ``*.tsv`` files of ``text<TAB>label`` sentences
-(news/) and ``SOURCE.LABEL.txt`` files of paragraphs (docs/). Held-out figures come from folds that hold
-out whole *sources*; the two news sources with both labels and related neighbouring lines are split
-by document (Bosque: blocks of consecutive sentences, one article sits together) or by pair (ASSIN).
-DSLCC's fold holds no other news source with both varieties: its accuracy is on newspapers never seen.
-The figures themselves are computed in variety_evaluation.
+The labelled data and its source-held-out folds are in :mod:`lusomix.variety.corpus`; the held-out
+figures are computed in :mod:`lusomix.variety.evaluation`.
 
 Reproducibility: fastText is trained with ``thread=1`` and a fixed seed, the training file is built
 and shuffled with a seeded numpy generator, so the same data and parameters give a bit-identical
@@ -16,154 +12,20 @@ differently; the figures then agree to the last digits, not bit for bit).
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import tempfile
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from lusomix.filters.variety import (
-    DEFAULT_MIN_WORDS,
-    DEFAULT_UNKNOWN_BAND,
-    FASTTEXT_LABEL,
-    LABELS,
-    PT_BR,
-    PT_PT,
-    Calibration,
-    VarietyModel,
-    normalise_lines,
-)
-from lusomix.errors import UsageError
-from lusomix.pipeline.variety_evaluation import HeldOut, balanced_weights, heldout_figures, page_log_odds
-
-N_FOLDS = 4
-# Source → fold. Each fold holds out a mix of news and docs sources and at least one pt_PT source, so
-# every training part keeps both varieties in both domains; the post-agreement (AO90) European sources
-# (mozilla-langpacks, installation-guide, debian-reference) are held out in two different folds.
-FOLD_OF_SOURCE = {
-    "dslcc_v1_v2": 0, "mozilla-langpacks": 0, "debian-faq": 0, "debian-history": 0, "fortunes-br": 0,
-    "ud_porttinari": 0, "gnome-help": 0, "harden-doc": 0,
-    "installation-guide": 1, "debian-reference": 1, "ddtp": 1, "focalinux": 1, "ud_petrogold": 1,
-    "gimp-help": 1, "ubuntu-packaging-guide": 1,
-    "kde-docs": 2, "debconf-templates": 2, "django-po": 2, "ud_dantestocks": 2, "debian-handbook": 2,
-    "manpages-pt-br": 2, "gnome-sysadmin": 2,
-    "gettext-mo": 3, "tool-manpages": 3, "debian-edu-doc": 3, "debian-edu-doc-legacy": 3, "ud_gsd": 3,
-    "gnome-app-help": 3, "scilab-doc": 3,
-}
-# Sources split inside themselves (lines per block): half of the blocks go to fold 1, half to fold 2.
-BLOCK_SPLIT = {"ud_bosque_train_dev": 40, "assin1_test": 20}
-
-
-@dataclass
-class Corpus:
-    texts: list[str]
-    y: np.ndarray  # 1 = pt_PT, 0 = pt_BR
-    source: np.ndarray  # source name per line
-    news: np.ndarray  # bool: from a .tsv (sentences) rather than docs paragraphs
-    group: np.ndarray  # document / pair block per line, unique within a source
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, mask: np.ndarray) -> "Corpus":
-        idx = np.flatnonzero(mask)
-        return Corpus([self.texts[i] for i in idx], self.y[idx], self.source[idx], self.news[idx], self.group[idx])
-
-
-def _label(value: str, where: str) -> int:
-    if value not in LABELS:
-        raise UsageError(f"{where}: label {value!r} is not one of {', '.join(LABELS)}")
-    return int(value == PT_PT)
-
-
-def read_tsv(path: Path) -> tuple[list[str], list[int]]:
-    """``text<TAB>label`` lines (the label after the last tab); blank lines are skipped."""
-    texts, ys = [], []
-    n = 0
-    try:
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                line = line.rstrip("\n")
-                if not line.strip():
-                    continue
-                text, sep, label = line.rpartition("\t")
-                if not sep:
-                    raise UsageError(f"{path}:{n}: expected text<TAB>label")
-                texts.append(text)
-                ys.append(_label(label.strip(), f"{path}:{n}"))
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}:{n + 1}: not UTF-8 text") from None
-    return texts, ys
-
-
-def load_corpus(dirs: list[str | Path]) -> Corpus:
-    """Every ``*.tsv`` and ``SOURCE.LABEL.txt`` under the given directories (recursively), sorted."""
-    texts: list[str] = []
-    ys, sources, news, groups = [], [], [], []
-    for d in map(Path, dirs):
-        if not d.is_dir():
-            raise UsageError(f"variety data directory not found: {d}")
-        files = sorted(p for p in d.rglob("*") if p.suffix in (".tsv", ".txt") and p.is_file())
-        if not files:
-            raise UsageError(f"no .tsv or SOURCE.LABEL.txt files in {d}")
-        for path in files:
-            if path.suffix == ".tsv":
-                t, y = read_tsv(path)
-                source = path.stem
-            else:
-                source, _, label = path.stem.rpartition(".")
-                if not source:
-                    raise UsageError(f"{path}: expected a SOURCE.LABEL.txt name (label pt_PT or pt_BR)")
-                y0 = _label(label, str(path))
-                t = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-                y = [y0] * len(t)
-            block = BLOCK_SPLIT.get(source, 1)
-            texts += t
-            ys += y
-            sources += [source] * len(t)
-            news += [path.suffix == ".tsv"] * len(t)
-            groups += [i // block for i in range(len(t))]
-    if not texts:
-        raise UsageError(f"no labelled text found in {', '.join(map(str, dirs))}")
-    return Corpus(texts, np.array(ys, np.int8), np.array(sources), np.array(news), np.array(groups, np.int64))
-
-
-def assign_folds(corpus: Corpus, n_folds: int = N_FOLDS) -> np.ndarray:
-    """Fold per line: by source (table above, else a stable hash), by block for the split sources."""
-    fold = np.empty(len(corpus), np.int64)
-    for source in np.unique(corpus.source):
-        mask = corpus.source == source
-        if source in BLOCK_SPLIT:
-            fold[mask] = 1 + corpus.group[mask] % 2
-        else:
-            fold[mask] = FOLD_OF_SOURCE.get(source, zlib.crc32(source.encode()) % n_folds)
-    return fold % n_folds
-
-
-# Pre-agreement → post-agreement European spelling (AO90 drops consonants that Portugal did not
-# pronounce). Pre-agreement sources teach "acção = Portugal"; without post-agreement copies the model
-# learns "ação = Brazil" and calls modern European text Brazilian. Kept: facto, contacto, secção, and
-# the European accents (económico, António), which are exactly what still tells the varieties apart.
-_AO90 = [
-    (r"(?<![s])ecç", "eç"), (r"acç", "aç"), (r"acti", "ati"), (r"ectiv", "etiv"), (r"actu", "atu"),
-    (r"ectu", "etu"), (r"([eé])ctr", r"\1tr"), (r"(?<!con)ector", "etor"), (r"(?<!con)ect([oa])", r"et\1"),
-    (r"ectá", "etá"), (r"\bactor", "ator"), (r"\bactriz", "atriz"), (r"\bacto(s?)\b", r"ato\1"),
-    (r"exact", "exat"), (r"óptim", "ótim"), (r"óptic", "ótic"), (r"bapti", "bati"), (r"adopt", "adot"),
-    (r"adopç", "adoç"), (r"([rc]e|ex|con|per|de)cepç", r"\1ceç"), (r"excepto", "exceto"),
-]
-_AO90_RE = [(re.compile(a), b) for a, b in _AO90]
-_AO90_ANY = re.compile("|".join(a for a, _ in _AO90))
-
-
-def to_ao90(text: str) -> str:
-    """Lower-cased pre-agreement European text rewritten in post-agreement European spelling."""
-    for pattern, repl in _AO90_RE:
-        text = pattern.sub(repl, text)
-    return text
+from lusomix.variety import FASTTEXT_LABEL, PT_BR, PT_PT
+from lusomix.variety.corpus import AO90_ANY, Corpus, assign_folds, build_pages, load_corpus, to_ao90
+from lusomix.variety.evaluation import HeldOut, balanced_weights, evidence_figures, heldout_figures, page_log_odds
+from lusomix.variety.evidence import KINDS, EvidenceWeights
+from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel
+from lusomix.variety.text import normalise_lines
 
 
 @dataclass(frozen=True)
@@ -178,13 +40,18 @@ class TrainParams:
     min_count: int = 2
     seed: int = 13
     thread: int = 1
-    pt_weight: float = 0.0  # 0 = balance the two varieties' total weight inside each domain
-    news_weight: float = 1.5  # > 1 repeats news (closer to web text than software docs)
+    # total weight of each domain relative to docs/ (a domain's lines share it; news is the closest to web text)
+    news_weight: float = 1.5
+    general_weight: float = 1.0
+    social_weight: float = 0.5
+    legal_weight: float = 0.5
     # a source with one variety only also teaches its topic ("stock tweets are Brazilian"): weigh it down
     single_label_weight: float = 0.5
     # each source's lines weigh (n_source / median n_source) ** (source_power - 1): 1 = as they come,
     # 0.5 = a source counts as the square root of its size, so no one translation team's style dominates
     source_power: float = 1.0
+    # per-source multipliers on top of the above (e.g. FRMT's parallel pairs: only the variety differs)
+    source_weight: dict = field(default_factory=dict)
     ao90_copies: bool = True
     quantize: bool = True
     # 0 = no pruning: a pruned model looks every n-gram up in a hash map, which made prediction 1.8x
@@ -194,28 +61,45 @@ class TrainParams:
     qnorm: bool = False
     extra: dict = field(default_factory=dict)
 
+    def domain_weight(self, domain: str) -> float:
+        return {"news": self.news_weight, "general": self.general_weight, "social": self.social_weight,
+                "legal": self.legal_weight}.get(domain, 1.0)
 
-def training_lines(corpus: Corpus, params: TrainParams) -> list[str]:
-    """fastText lines with repetition weights, AO90 copies of European lines, seeded shuffle."""
-    rng = np.random.default_rng(params.seed)
-    norm = normalise_lines(corpus.texts)
-    weight = np.where(corpus.news, params.news_weight, 1.0)
+
+def line_weights(corpus: Corpus, params: TrainParams) -> np.ndarray:
+    """Sampling weight per line: by source (size damped by source_power, single-variety sources down),
+    then the two varieties balanced inside each domain, each domain scaled to its weight x the docs
+    domain's size, and the varieties balanced overall (a one-variety domain such as the law tilts it)."""
+    weight = np.ones(len(corpus))
     names, sizes = np.unique(corpus.source, return_counts=True)
     for source, size in zip(names, sizes):
         in_source = corpus.source == source
         weight[in_source] *= (size / np.median(sizes)) ** (params.source_power - 1.0)
         if len(np.unique(corpus.y[in_source])) == 1:
             weight[in_source] *= params.single_label_weight
-    for is_news in (True, False):
-        dom = corpus.news == is_news
-        w_pt_total, w_br_total = weight[dom & (corpus.y == 1)].sum(), weight[dom & (corpus.y == 0)].sum()
-        if w_pt_total and w_br_total:
-            # the lighter variety is repeated up to the heavier one (pt_weight overrides the ratio)
-            ratio = params.pt_weight or w_br_total / w_pt_total
-            if ratio >= 1:
-                weight[dom & (corpus.y == 1)] *= ratio
-            else:
-                weight[dom & (corpus.y == 0)] /= ratio
+        weight[in_source] *= params.source_weight.get(str(source), 1.0)
+    reference = weight[corpus.domain == "docs"].sum() or weight.sum()
+    for domain in np.unique(corpus.domain):
+        dom = corpus.domain == domain
+        pt, br = dom & (corpus.y == 1), dom & (corpus.y == 0)
+        if weight[pt].sum() and weight[br].sum():  # the lighter variety up to the heavier one
+            heavier = max(weight[pt].sum(), weight[br].sum())
+            weight[pt] *= heavier / weight[pt].sum()
+            weight[br] *= heavier / weight[br].sum()
+        weight[dom] *= params.domain_weight(str(domain)) * reference / weight[dom].sum()
+    pt, br = corpus.y == 1, corpus.y == 0
+    if weight[pt].sum() and weight[br].sum():
+        heavier = max(weight[pt].sum(), weight[br].sum())
+        weight[pt] *= heavier / weight[pt].sum()
+        weight[br] *= heavier / weight[br].sum()
+    return weight * len(corpus) / weight.sum()  # as many training lines as labelled lines, on average
+
+
+def training_lines(corpus: Corpus, params: TrainParams) -> list[str]:
+    """fastText lines with repetition weights, AO90 copies of European lines, seeded shuffle."""
+    rng = np.random.default_rng(params.seed)
+    norm = normalise_lines(corpus.texts)
+    weight = line_weights(corpus, params)
     repeats = np.floor(weight).astype(np.int64) + (rng.random(len(weight)) < weight % 1)
     lines: list[str] = []
     for text, y, r in zip(norm, corpus.y, repeats):
@@ -224,7 +108,7 @@ def training_lines(corpus: Corpus, params: TrainParams) -> list[str]:
         label = FASTTEXT_LABEL[PT_PT if y else PT_BR]
         line = f"{label} {text}"
         lines += [line] * int(r)
-        if y and params.ao90_copies and _AO90_ANY.search(text):
+        if y and params.ao90_copies and AO90_ANY.search(text):
             lines += [f"{label} {to_ao90(text)}"] * int(r)
     order = rng.permutation(len(lines))
     return [lines[i] for i in order]
@@ -339,28 +223,6 @@ def fit_document_pooling(pages, z, n_words, y_pages, base: Calibration) -> Calib
     return best[1]
 
 
-def build_pages(corpus: Corpus, n_words: np.ndarray, index: np.ndarray, seed: int = 0, words=(120, 600)) -> list[np.ndarray]:
-    """Multi-paragraph pages from consecutive held-out lines of one source and variety.
-
-    Each page takes lines in their original order (a Bosque article, a handbook's paragraphs) until it
-    reaches a word target drawn from ``words``; pages of fewer than two segments are dropped.
-    """
-    rng = np.random.default_rng(seed)
-    pages: list[np.ndarray] = []
-    idx_sorted = index[np.lexsort((index, corpus.y[index], corpus.source[index]))]
-    key = np.char.add(corpus.source[idx_sorted], corpus.y[idx_sorted].astype(str))
-    for k in np.unique(key):
-        lines = idx_sorted[key == k]
-        start, target, total = 0, rng.integers(*words), 0
-        for pos, i in enumerate(lines):
-            total += n_words[i]
-            if total >= target:
-                if pos + 1 - start >= 2:
-                    pages.append(lines[start : pos + 1])
-                start, target, total = pos + 1, rng.integers(*words), 0
-    return pages
-
-
 # ------------------------------------------------------------------------------------- the recipe
 def cross_fit(corpus: Corpus, folds: np.ndarray, raw: np.ndarray, n_words: np.ndarray) -> tuple[Calibration, HeldOut]:
     """The shipped calibration (fitted on all out-of-fold scores) and the cross-fitted held-out scores."""
@@ -380,12 +242,82 @@ def cross_fit(corpus: Corpus, folds: np.ndarray, raw: np.ndarray, n_words: np.nd
     page_fold = np.array(page_fold, np.int64)
     y_pages = np.array([corpus.y[idx[0]] for idx in pages], np.float64)
     page_lo = np.zeros(len(pages))
+    pooling: dict[int, Calibration] = {}
     for k in np.unique(page_fold):
         fit, apply = np.flatnonzero(page_fold != k), np.flatnonzero(page_fold == k)
         cal_k = fit_document_pooling([pages[i] for i in fit], z, n_words, y_pages[fit], segment) if len(fit) else segment
         page_lo[apply] = page_log_odds([pages[i] for i in apply], z, n_words, cal_k)
+        pooling[int(k)] = cal_k
     final = fit_document_pooling(pages, z, n_words, y_pages, segment) if pages else segment
-    return final, HeldOut(ok, raw, z, pages, y_pages, page_lo)
+    return final, HeldOut(ok, raw, z, pages, y_pages, page_lo, page_fold, pooling)
+
+
+# ------------------------------------------------------------------------------- page evidence
+# How often each kind of page evidence says European (+1) or Brazilian (-1) on a page of each variety:
+# P(+1), P(-1); the rest says nothing. ASSUMED, not measured: this project has no labelled crawl with
+# its metadata. They encode what is known of the Portuguese web qualitatively: most European pages are
+# on .pt and most Brazilian ones on .br; many European sites run CMS themes that declare pt-BR or a
+# bare "pt"; explicit pt-PT / pt-BR path tags are rare and reliable. They are used only to give
+# held-out pages metadata so the weights of the rule can be fitted with the text's log-odds as offset
+# (how much a kind adds depends on how often the text already decides); the cap keeps metadata from
+# overruling a confident text whatever these rates are.
+EVIDENCE_RATES = {
+    "tld": ((0.55, 0.01), (0.01, 0.60)),  # (pt_PT page: P(+1), P(-1)), (pt_BR page: P(+1), P(-1))
+    "url_tag": ((0.03, 0.005), (0.002, 0.05)),
+    "url_dir": ((0.05, 0.005), (0.02, 0.03)),
+    "declared": ((0.40, 0.10), (0.01, 0.65)),
+    "declared_bare": ((0.35, 0.0), (0.20, 0.0)),  # only where no regional tag is declared
+}
+CONFIDENT_TEXT = 3.0  # text log-odds (p = 0.95) that page evidence must not bring inside the band
+
+
+def draw_evidence(y_pages: np.ndarray, seed: int) -> np.ndarray:
+    """Signs (pages x KINDS) drawn from EVIDENCE_RATES for pages of known variety."""
+    rng = np.random.default_rng(seed)
+    signs = np.zeros((len(y_pages), len(KINDS)))
+    for j, kind in enumerate(KINDS):
+        (pt_pos, pt_neg), (br_pos, br_neg) = EVIDENCE_RATES[kind]
+        pos = np.where(y_pages == 1, pt_pos, br_pos)
+        neg = np.where(y_pages == 1, pt_neg, br_neg)
+        u = rng.random(len(y_pages))
+        signs[:, j] = np.where(u < pos, 1.0, np.where(u < pos + neg, -1.0, 0.0))
+    declared, bare = KINDS.index("declared"), KINDS.index("declared_bare")
+    signs[signs[:, declared] != 0, bare] = 0.0
+    return signs
+
+
+def fit_evidence(text_lo: np.ndarray, signs: np.ndarray, y_pages: np.ndarray, band_hi: float) -> EvidenceWeights:
+    """Weights of the page rule by logistic regression with the text log-odds as offset (balanced
+    varieties, no intercept); ``cap`` such that a confident text keeps its side of the band."""
+    w = np.zeros(signs.shape[1])
+    weight = balanced_weights(y_pages)
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(text_lo + signs @ w)))
+        grad = signs.T @ (weight * (p - y_pages)) + 1e-2 * w
+        hess = (signs * (weight * p * (1 - p))[:, None]).T @ signs + 1e-2 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    cap = CONFIDENT_TEXT - float(np.log(band_hi / (1 - band_hi)))
+    return EvidenceWeights(**{k: round(float(max(v, 0.0)), 4) for k, v in zip(KINDS, w)}, cap=round(cap, 4))
+
+
+def evidence_page_log_odds(text_lo: np.ndarray, signs: np.ndarray, weights: EvidenceWeights) -> np.ndarray:
+    vector = np.array([getattr(weights, k) for k in KINDS])
+    return text_lo + np.clip(signs @ vector, -weights.cap, weights.cap)
+
+
+def cross_fit_evidence(held: HeldOut, band_hi: float, seed: int) -> tuple[EvidenceWeights, np.ndarray, np.ndarray]:
+    """The shipped evidence weights (all held-out pages), and each page's log-odds with evidence under
+    weights fitted on the other folds' pages; and the drawn signs."""
+    signs = draw_evidence(held.y_pages, seed)
+    with_evidence = np.zeros(len(held.y_pages))
+    for k in np.unique(held.page_fold):
+        fit, apply = held.page_fold != k, held.page_fold == k
+        weights = fit_evidence(held.page_log_odds[fit], signs[fit], held.y_pages[fit], band_hi)
+        with_evidence[apply] = evidence_page_log_odds(held.page_log_odds[apply], signs[apply], weights)
+    return fit_evidence(held.page_log_odds, signs, held.y_pages, band_hi), with_evidence, signs
 
 
 def train_variety_model(dirs: list[str | Path], out: str | Path, params: TrainParams, heldout: bool = True, log=print) -> dict:
@@ -394,7 +326,7 @@ def train_variety_model(dirs: list[str | Path], out: str | Path, params: TrainPa
     corpus = load_corpus(dirs)
     n_words = word_counts(corpus.texts)
     folds = assign_folds(corpus)
-    cal, figures = Calibration(), None
+    cal, figures, evidence = Calibration(), None, EvidenceWeights()
     log(f"{len(corpus)} labelled lines from {len(np.unique(corpus.source))} sources")
     if heldout:
         raw = out_of_fold(corpus, params, folds, log)
@@ -402,12 +334,17 @@ def train_variety_model(dirs: list[str | Path], out: str | Path, params: TrainPa
         if scored.any() and len(np.unique(corpus.y[scored])) == 2:
             cal, held = cross_fit(corpus, folds, raw, n_words)
             figures = heldout_figures(corpus, folds, n_words, held) if held.pages else None
+            if figures and len(np.unique(held.page_fold)) > 1:
+                band = tuple(figures["unknown_band"])
+                evidence, with_evidence, signs = cross_fit_evidence(held, band[1], params.seed)
+                figures["pages_with_evidence"] = evidence_figures(corpus, held, with_evidence, signs, band)
         else:
             log("not enough held-out data to calibrate: shipping uncalibrated scores")
     out.parent.mkdir(parents=True, exist_ok=True)
     train_fasttext(corpus, params, out)
     sidecar = {
         "calibration": asdict(cal),
+        "evidence": evidence.as_dict(),
         "defaults": {
             "unknown_band": figures["unknown_band"] if figures else list(DEFAULT_UNKNOWN_BAND),
             "min_words": figures["min_words"] if figures else DEFAULT_MIN_WORDS,

@@ -6,18 +6,22 @@ Pure functions over arrays (the CLI's `variety eval` and the training recipe's h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from lusomix.filters.variety import LABELS, PT_BR, PT_PT, UNKNOWN, Calibration
-
-if TYPE_CHECKING:
-    from lusomix.pipeline.variety_training import Corpus
-
-POST_AO90_PT = ("mozilla-langpacks", "installation-guide", "debian-reference")
-NEWS_WITH_BOTH = ("dslcc_v1_v2", "ud_bosque_train_dev", "assin1_test")
-NEWS_SOURCES = (*NEWS_WITH_BOTH, "ud_porttinari", "ud_petrogold", "ud_dantestocks", "ud_gsd")
+from lusomix.variety import LABELS, PT_BR, PT_PT, UNKNOWN
+from lusomix.variety.corpus import (
+    FRMT,
+    MODERN_DOCS,
+    MODERN_DOCS_BOTH,
+    MODERN_PT,
+    NEWS_1990S,
+    NEWS_HUMAN,
+    UNSEEN_NEWS,
+    Corpus,
+    build_pages,
+)
+from lusomix.variety.model import Calibration
 
 
 def _sigmoid(x):
@@ -125,21 +129,52 @@ class HeldOut:
     z: np.ndarray  # calibrated segment log-odds
     pages: list[np.ndarray]  # line indices of each multi-paragraph page
     y_pages: np.ndarray
-    page_log_odds: np.ndarray
+    page_log_odds: np.ndarray  # text alone
+    page_fold: np.ndarray
+    pooling: dict  # fold -> the Calibration its pages were pooled with (fitted on the other folds' pages)
 
 
-def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h: HeldOut) -> dict:
+def _group(mask: np.ndarray, p: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy, per-variety recall and macro-F1 of a held-out group (argmax, no unknown band)."""
+    if not mask.any():
+        return {"n": 0}
+    truth = np.where(y[mask] == 1, PT_PT, PT_BR)
+    report = classification_report(truth, np.where(p[mask] >= 0.5, PT_PT, PT_BR))
+    return {
+        "n": int(mask.sum()),
+        "accuracy": report["accuracy"],
+        "macro_f1": report["macro_f1"],
+        "recall_pt_PT": report["per_class"][PT_PT]["recall"] if (y[mask] == 1).any() else None,
+        "recall_pt_BR": report["per_class"][PT_BR]["recall"] if (y[mask] == 0).any() else None,
+    }
+
+
+def _pages(mask: np.ndarray, p: np.ndarray, y: np.ndarray, band: tuple[float, float]) -> dict:
+    """Held-out pages: right / wrong side / unknown under the band, and accuracy by argmax."""
+    if not mask.any():
+        return {"n": 0}
+    pm, ym = p[mask], y[mask]
+    right = ((pm >= band[1]) & (ym == 1)) | ((pm <= band[0]) & (ym == 0))
+    wrong = ((pm >= band[1]) & (ym == 0)) | ((pm <= band[0]) & (ym == 1))
+    return {
+        "n": int(mask.sum()), "accuracy": _accuracy(pm, ym), "right": float(right.mean()),
+        "wrong_side": float(wrong.mean()), "unknown": float(1 - right.mean() - wrong.mean()),
+        "pt_PT_right": float(right[ym == 1].mean()) if (ym == 1).any() else None,
+        "pt_PT_unknown": float((~right & ~wrong)[ym == 1].mean()) if (ym == 1).any() else None,
+    }
+
+
+def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: HeldOut) -> dict:
     """Everything the model card reports, from the cross-fitted held-out scores."""
     ok, y = h.ok, corpus.y
     p = _sigmoid(np.where(ok, h.z, 0.0))
     p_pages = _sigmoid(h.page_log_odds)
     truth = np.where(y == 1, PT_PT, PT_BR)
-    argmax = np.where(p >= 0.5, PT_PT, PT_BR)
-    news, both_news = ok & corpus.news, ok & np.isin(corpus.source, NEWS_WITH_BOTH)
-    dslcc = ok & (corpus.source == "dslcc_v1_v2")
-    ao90 = ok & np.isin(corpus.source, POST_AO90_PT) & (y == 1)
+
+    def sources(names):
+        return ok & np.isin(corpus.source, names)
+
     band, coverage = choose_band(p_pages, h.y_pages)
-    outside = (p_pages <= band[0]) | (p_pages >= band[1])
     raw_pages = page_log_odds(h.pages, np.clip(h.raw, -11.5, 11.5), n_words, Calibration(gamma=0.0, segment_cap=11.5))
     edges = [1, 2, 3, 4, 6, 10, 20, 40, 10**9]
     by_length = {
@@ -151,11 +186,12 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
     by_count = [_accuracy(p[m], y[m]) if (m := ok & (n_words == n)).any() else 1.0 for n in range(1, 11)]
     min_words = next((n for n in range(1, 11) if all(a > 0.5 for a in by_count[n - 1 :])), 11)
     page_source = np.array([corpus.source[idx[0]] for idx in h.pages])
+    page_domain = np.array([corpus.domain[idx[0]] for idx in h.pages])
     page_key = np.array([f"{corpus.source[idx[0]]}.{truth[idx[0]]}" for idx in h.pages])
-    news_pages = np.isin(page_source, NEWS_SOURCES)
     per_source = {}
-    for key in sorted(set(np.char.add(np.char.add(corpus.source[ok], "."), truth[ok]))):
-        m = ok & (np.char.add(np.char.add(corpus.source, "."), truth) == key)
+    keys = np.char.add(np.char.add(corpus.source, "."), truth)
+    for key in sorted(set(keys[ok])):
+        m = ok & (keys == key)
         mp = page_key == key
         per_source[key] = {
             "fold": int(folds[m][0]), "segments": int(m.sum()), "accuracy": _accuracy(p[m], y[m]),
@@ -163,13 +199,29 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
         }
     balanced = balanced_weights(y[ok])
     p_raw = _sigmoid(np.clip(h.raw[ok], -11.5, 11.5))
+    modern_pt = sources(MODERN_PT) & (y == 1)
+    # help "paragraphs": consecutive held-out strings of one product's two teams, 40-80 words each
+    paragraphs = build_pages(corpus, n_words, np.flatnonzero(sources(MODERN_DOCS_BOTH)), seed=0, words=(40, 80))
+    para_lo = np.array([page_log_odds([idx], h.z, n_words, h.pooling[int(folds[idx[0]])])[0] for idx in paragraphs])
+    para_y = np.array([y[idx[0]] for idx in paragraphs])
+    all_pages = np.ones(len(h.pages), bool)
     return {
         "segments": int(ok.sum()),
         "accuracy_all_segments": _accuracy(p[ok], y[ok]),
-        "dslcc_accuracy": _accuracy(p[dslcc], y[dslcc]) if dslcc.any() else None,
-        "news_both_varieties": classification_report(truth[both_news], argmax[both_news]),
-        "news_all_sources": classification_report(truth[news], argmax[news]),
-        "post_ao90_pt_PT_accuracy": _accuracy(p[ao90], y[ao90]) if ao90.any() else None,
+        # the issue's rows, each on its own held-out group
+        "frmt_pairs": _group(sources(FRMT), p, y),
+        "modern_docs_one_product": _group(sources(MODERN_DOCS_BOTH), p, y),
+        "modern_docs_paragraphs": _group(np.ones(len(paragraphs), bool), _sigmoid(para_lo), para_y),
+        "modern_docs_pt_PT": _group(sources(MODERN_DOCS) & (y == 1), p, y),
+        "unseen_news": _group(sources(UNSEEN_NEWS), p, y),
+        "news_1990s": _group(sources(NEWS_1990S), p, y),
+        "news_human_labelled": _group(sources(NEWS_HUMAN), p, y),
+        "tatoeba": _group(sources(("tatoeba",)), p, y),
+        "legislation_pt_PT": _group(sources(("pt_legislation",)), p, y),
+        "tweets": _group(sources(("dslcc_v3_tweets",)), p, y),
+        "modern_pt_PT": _group(modern_pt, p, y),
+        "news_all_sources": classification_report(truth[ok & (corpus.domain == "news")],
+                                                  np.where(p >= 0.5, PT_PT, PT_BR)[ok & (corpus.domain == "news")]),
         "accuracy_by_words": by_length,
         "accuracy_by_word_count_1_to_10": by_count,
         "min_words": min_words,
@@ -180,15 +232,32 @@ def heldout_figures(corpus: "Corpus", folds: np.ndarray, n_words: np.ndarray, h:
         "reliability_segments_balanced": expected_calibration_error(p[ok], y[ok], balanced)[1],
         "pages": len(h.pages),
         "page_words_median": float(np.median([n_words[idx].sum() for idx in h.pages])),
-        "page_accuracy": _accuracy(p_pages, h.y_pages),
-        "page_accuracy_news": _accuracy(p_pages[news_pages], h.y_pages[news_pages]),
         "page_ece_before": expected_calibration_error(_sigmoid(raw_pages), h.y_pages)[0],
         "page_ece_after": expected_calibration_error(p_pages, h.y_pages)[0],
         "unknown_band": list(band),
         "page_coverage_outside_band": coverage,
-        "page_accuracy_outside_band": _accuracy(p_pages[outside], h.y_pages[outside]),
-        "news_page_coverage_outside_band": float(outside[news_pages].mean()) if news_pages.any() else None,
-        "news_page_accuracy_outside_band": _accuracy(p_pages[outside & news_pages], h.y_pages[outside & news_pages]),
-        "news_sentence_coverage_outside_band": float(((p[news] <= band[0]) | (p[news] >= band[1])).mean()),
+        "pages_all": _pages(all_pages, p_pages, h.y_pages, band),
+        "pages_by_domain": {str(d): _pages(page_domain == d, p_pages, h.y_pages, band) for d in np.unique(page_domain)},
+        "pages_modern_pt_PT": _pages(np.isin(page_source, MODERN_PT) & (h.y_pages == 1), p_pages, h.y_pages, band),
+        "pages_modern_docs": _pages(np.isin(page_source, MODERN_DOCS), p_pages, h.y_pages, band),
         "per_source": per_source,
+    }
+
+
+def evidence_figures(corpus: Corpus, h: HeldOut, with_evidence: np.ndarray, signs: np.ndarray, band) -> dict:
+    """Held-out pages with page evidence (cross-fitted rule): overall, modern European, and the pages
+    whose evidence contradicts a confident text (which must keep the text's side)."""
+    p = _sigmoid(with_evidence)
+    page_source = np.array([corpus.source[idx[0]] for idx in h.pages])
+    text_lo = h.page_log_odds
+    confident_wrong_meta = (np.abs(text_lo) >= 3.0) & (np.sign(signs.sum(axis=1)) == -np.sign(text_lo))
+    return {
+        "all": _pages(np.ones(len(p), bool), p, h.y_pages, band),
+        "modern_pt_PT": _pages(np.isin(page_source, MODERN_PT) & (h.y_pages == 1), p, h.y_pages, band),
+        "modern_docs": _pages(np.isin(page_source, MODERN_DOCS), p, h.y_pages, band),
+        "confident_text_contrary_evidence": {
+            "n": int(confident_wrong_meta.sum()),
+            "kept_text_side": float((np.sign(with_evidence - (np.log(band[1] / (1 - band[1])) * np.sign(text_lo)))
+                                     == np.sign(text_lo))[confident_wrong_meta].mean()) if confident_wrong_meta.any() else None,
+        },
     }

@@ -77,7 +77,7 @@ def main() -> None:
 
     t_cli = best_of(3, cli_path)
     print(f"variety predict (CLI path) {len(sentences) / t_cli:>10,.0f} sentences/s   goal >= 20,000")
-    assert _parse('{"text": "x"}') == ("x", None)
+    assert _parse('{"text": "x"}') == ("x", None, None)
 
     import fasttext
 

@@ -425,6 +425,18 @@ def test_predict_streams_jsonl_in_order(monkeypatch):
             assert record["label"] == expected, text
 
 
+def test_predict_takes_page_evidence_from_json_lines(tmp_path, capsys):
+    text = "Os preços subiram outra vez este mês."
+    rows = [{"text": text}, {"text": text, "html_lang": "pt-PT", "url": "https://loja.exemplo.pt/"},
+            {"text": text, "og_locale": "pt_BR", "url": "https://loja.exemplo.com.br/"}]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert _cli(["variety", "predict", "--input", str(path)]) == 0
+    plain, european, brazilian = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert brazilian["p_pt_PT"] < plain["p_pt_PT"] < european["p_pt_PT"]
+    assert european["label"] == vf.PT_PT and brazilian["label"] == vf.PT_BR
+
+
 def test_predict_reads_a_file(tmp_path, capsys):
     path = tmp_path / "in.txt"
     path.write_text("\n".join(EUROPEAN_AO90[:3] + BRAZILIAN[:3]) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lusomix.errors import UsageError, require_file
+from lusomix.variety.evidence import DECLARED_SOURCES
 
 CHUNK_LINES = 1000
 
@@ -24,8 +25,9 @@ def register(subparsers) -> None:
         "train",
         help="train the fastText model (source-held-out calibration, then all sources)",
         description="Train on labelled text: *.tsv files of text<TAB>label and SOURCE.LABEL.txt paragraph "
-        "files (labels pt_PT / pt_BR). Writes MODEL and its calibration JSON (same name, .json) beside it. "
-        "Held-out folds (whole sources out) calibrate the probabilities and give the figures in the JSON.",
+        "files (labels pt_PT / pt_BR). Writes MODEL and its parameters JSON (same name, .json) beside it. "
+        "Held-out folds (whole sources out) calibrate the probabilities, fit the page-evidence weights "
+        "and give the figures in the JSON.",
     )
     train.add_argument("--data", nargs="+", required=True, metavar="DIR", help="directories of labelled text")
     train.add_argument("--out", required=True, metavar="MODEL", help="model file to write, e.g. variety.ftz")
@@ -50,7 +52,8 @@ def register(subparsers) -> None:
     predict = commands.add_parser(
         "predict",
         help="label each input line: JSON lines out, in order, streamed",
-        description='One text per input line, or JSON lines {"text": ..., "url": ...} (detected per line). '
+        description='One text per input line, or JSON lines {"text": ..., "url": ..., "html_lang": ...} '
+        "(detected per line; the page evidence keys are url, html_lang, og_locale, content_language, hreflang). "
         'Writes one {"label": "pt_PT"|"pt_BR"|"unknown", "p_pt_PT": float} per line, in input order, '
         f"{CHUNK_LINES} lines at a time.",
     )
@@ -121,8 +124,9 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse(line: str) -> tuple[str, str | None]:
-    """A JSON object with a "text" key, or else the line itself is the text."""
+def _parse(line: str) -> tuple[str, str | None, dict[str, str] | None]:
+    """A JSON object with a "text" key (and optionally "url" and the declared languages: html_lang,
+    og_locale, content_language, hreflang), or else the line itself is the text."""
     if line.startswith("{"):
         try:
             obj = json.loads(line)
@@ -130,8 +134,9 @@ def _parse(line: str) -> tuple[str, str | None]:
             obj = None
         if isinstance(obj, dict) and "text" in obj:
             url = obj.get("url")
-            return str(obj["text"] or ""), url if isinstance(url, str) else None
-    return line, None
+            declared = {k: v for k in DECLARED_SOURCES if isinstance(v := obj.get(k), str)}
+            return str(obj["text"] or ""), url if isinstance(url, str) else None, declared or None
+    return line, None, None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -159,8 +164,9 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _write_chunk(model, lines: list[str], out) -> None:
     parsed = [_parse(line) for line in lines]
-    texts = [t for t, _ in parsed]
-    urls = [u for _, u in parsed]
-    labels, p, _, _ = model.identify_batch(texts, urls if any(urls) else None)
+    texts = [t for t, _, _ in parsed]
+    urls = [u for _, u, _ in parsed]
+    declared = [d for _, _, d in parsed]
+    labels, p, _, _ = model.identify_batch(texts, urls if any(urls) else None, declared if any(declared) else None)
     out.write("".join(f'{{"label": "{label}", "p_pt_PT": {prob:.6f}}}\n' for label, prob in zip(labels, p)))
     out.flush()

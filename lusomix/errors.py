@@ -1,9 +1,22 @@
-"""User-facing errors, shared by every layer: the CLI prints them as one line and exits with code 2."""
+"""User-facing errors, shared by every layer: the CLI prints each as one line, no traceback.
+
+``UsageError``: the user's mistake, exit 2. ``PassFailed``: a pass could not finish for another reason
+(a task crashed, training failed), exit 1, the message names the log. ``PassSkipped``: a pass had nothing
+to do on this data (a mix too small to train on); the run goes on and the summary says why.
+"""
 
 
 class UsageError(Exception):
     """A mistake of the user's (bad config, missing path, bad value, unusable input folder): one line,
     no traceback."""
+
+
+class PassFailed(Exception):
+    """A pass did not finish: one line naming the cause and where its logs are."""
+
+
+class PassSkipped(Exception):
+    """A pass has nothing to do on this data (not an error): the reason, in one line."""
 
 
 def require_file(path, what: str) -> None:

@@ -240,8 +240,10 @@ def test_bad_inputs_and_recipes(run_dir, tmp_path):
     build_mix(bare, MixRecipe(name="d", select={"dedup_keep_only": False}), tmp_path / "d")
     with pytest.raises(MixInputError, match="no documents"):
         build_mix(tmp_path / "nowhere", MixRecipe(name="d"), tmp_path / "e")
-    with pytest.raises(MixInputError, match="selects no documents"):
-        build_mix(run_dir, MixRecipe(name="d", select={"varieties": ["es_ES"]}), tmp_path / "f")
+    # an empty selection is a data outcome: an empty mix (no shards) with a warning
+    empty = build_mix(run_dir, MixRecipe(name="d", select={"varieties": ["es_ES"]}), tmp_path / "f")
+    assert empty["shards"] == [] and empty["totals"]["rows"] == 0 and "selects no documents" in empty["warnings"][0]
+    assert (tmp_path / "f" / "manifest.json").is_file() and not list((tmp_path / "f").glob("shard-*"))
     for bad in ({"name": "../up"}, {"name": "a", "shard_target_bytes": 1, "shard_target_tokens": 1},
                 {"name": "a", "weights": {"pt_PT": -1}}, {"name": "a", "select": {"min_wrds": 3}}):
         with pytest.raises(ValidationError):

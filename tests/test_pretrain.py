@@ -265,12 +265,33 @@ def test_bad_inputs_are_usage_errors_before_anything_runs(tmp_path, mix_dir):
     config = PretrainConfig.model_validate({"model": {"checkpoint": str(tmp_path / "no-such-model")}})
     with pytest.raises(UsageError, match="model.checkpoint not found: .*no-such-model"):
         run_pretrain(config, mix_dir, tmp_path / "out")
-    config = PretrainConfig.model_validate({"distributed": {"workers": 400}})
-    with pytest.raises(UsageError, match="400 workers for a mix of 300 rows"):
-        run_pretrain(config, mix_dir, tmp_path / "out")
     with pytest.raises(UsageError, match="no mix at"):
         run_pretrain(PretrainConfig(), tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing written for a bad command
+
+
+def test_a_mix_too_small_for_the_workers_trains_with_fewer_or_is_skipped(tmp_path, mix_dir, corpus):
+    from lusomix.errors import PassSkipped
+    from lusomix.stages.pretrain import PretrainConfig, run_pretrain
+    from lusomix.stages.pretrain_data import read_mix, usable_workers
+
+    mix = read_mix(mix_dir)  # 300 rows in 3 shards
+    assert usable_workers(mix, [], 2) == 2
+    assert usable_workers(mix, [], 400) == 100  # a row range of every 100-row shard each
+    ids = [r["id"] for r in corpus]
+    # every document of two shards held out: only one worker's share keeps training text
+    held_two_shards = ids[: 2 * len(ids) // 3]
+    assert usable_workers(mix, held_two_shards, 3) == 1
+    assert usable_workers(mix, ids, 2) == 0
+    # all held out for validation (a tiny mix): skipped with its reason, nothing written, no Ray started
+    tiny = write_mix(tmp_path / "tiny", corpus[:4], 1)
+    config = PretrainConfig.model_validate({"data": {"val_docs_per_variety": 8}})
+    with pytest.raises(PassSkipped, match="has no training text .4 rows, 4 of them held out"):
+        run_pretrain(config, tiny, tmp_path / "out")
+    empty = write_mix(tmp_path / "empty", [], 1)
+    with pytest.raises(PassSkipped, match="no training text"):
+        run_pretrain(PretrainConfig(), empty, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_continued_pretraining_loads_a_local_checkpoint_and_extends_its_context(tmp_path, tokenizer):
@@ -360,3 +381,41 @@ def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
     assert records[40]["loss"] < np.mean(losses[:5]) * 0.6  # it starts from the trained weights
     assert records[40]["tokens_seen"] == records[39]["tokens_seen"] + records[0]["tokens_seen"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-000040", "step-000050"]
+
+
+def test_a_failed_training_is_one_line_and_exit_1_whichever_command_ran_it(tmp_path, mix_dir, monkeypatch, capsys):
+    import shutil
+
+    import lusomix.stages.pretrain as pretrain
+    from lusomix.errors import PassFailed
+    from lusomix.pipeline.cli import main
+
+    def fail(*args, **kwargs):
+        raise PassFailed(f"pretraining failed: RuntimeError: boom (logs: {tmp_path / 'ray'})")
+
+    monkeypatch.setattr(pretrain, "run_pretrain", fail)
+    samples = Path(__file__).resolve().parents[1] / "data_samples"
+    assert main(["pretrain", str(samples / "pretrain-tiny.yaml"), "--mix", str(mix_dir)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lusomix: failed: pretraining failed: RuntimeError: boom (logs: {tmp_path / 'ray'})"]
+    # the same failure inside `lusomix run --stages pretrain`
+    run = tmp_path / "run"
+    shutil.copytree(mix_dir, run / "mixes" / "ptpt-first")
+    assert main(["run", str(samples / "demo.yaml"), "--output", str(run), "--stages", "pretrain"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"lusomix: failed: pretraining failed: RuntimeError: boom (logs: {tmp_path / 'ray'})"]
+
+
+def test_pretraining_without_the_train_extra_says_so_in_one_line(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from lusomix.pipeline.cli import main
+
+    import lusomix.stages
+
+    monkeypatch.delitem(sys.modules, "lusomix.stages.pretrain", raising=False)
+    monkeypatch.delattr(lusomix.stages, "pretrain", raising=False)
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    samples = Path(__file__).resolve().parents[1] / "data_samples"
+    assert main(["pretrain", str(samples / "pretrain-tiny.yaml"), "--mix", str(tmp_path)]) == 2
+    assert "pretraining needs the train extra" in capsys.readouterr().err

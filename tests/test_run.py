@@ -90,6 +90,27 @@ def test_new_thresholds_rerun_only_the_later_passes(sample_run, tmp_path):
     assert any(r["name"] == "gopher_short_doc" and r["threshold"] == 250 for r in after["quality_rules"])
 
 
+def test_a_mix_that_selects_nothing_ends_cleanly_with_a_report_that_says_why(sample_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(sample_run, run, ignore=shutil.ignore_patterns("pretrain"))
+    junk_only = tmp_path / "junk.yaml"
+    # a minimum of 100,000 words flags every page: the mixes select nothing, pretraining has nothing to train
+    junk_only.write_text((SAMPLES / "demo.yaml").read_text().replace(
+        "overrides: {}", "overrides: {gopher_short_doc: 100000}").replace(
+        "config: pretrain-tiny.yaml", f"config: {SAMPLES / 'pretrain-tiny.yaml'}"))
+    assert run_cli("run", str(junk_only), "--input", str(SAMPLES / "archives"), "--output", str(run),
+                   "--stages", "mix,pretrain,report") == 0
+    out = capsys.readouterr().out
+    assert "mix ptpt-first: warning: selects no documents" in out and "pretrain: skipped:" in out
+    manifest = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())
+    assert manifest["shards"] == [] and manifest["totals"]["rows"] == 0 and manifest["warnings"]
+    assert not list((run / "mixes" / "ptpt-first").glob("shard-*.parquet"))
+    stats = json.loads((run / "stats.json").read_text())
+    assert "no training text" in stats["pretrain"]["skipped"]
+    html = (run / "report" / "index.html").read_text()
+    assert "selects no documents" in html and "Skipped: the mix &#x27;ptpt-first&#x27; has no training text" in html
+
+
 @pytest.mark.parametrize("stages", ["mix,bogus", ""])
 def test_unknown_stage_is_a_usage_error(stages, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -13,7 +13,7 @@ import sys
 from loguru import logger
 
 from lusomix import __version__
-from lusomix.errors import UsageError
+from lusomix.errors import PassFailed, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,11 +58,16 @@ def _cmd_run(args) -> int:
                 shares = ", ".join(f"{v} {s['share_tokens']:.0%}" for v, s in sorted(mix["by_variety"].items()))
                 print(f"mix {mix_name}: {out}/mixes/{mix_name} — {mix['totals']['rows']} rows in {mix['shards']} "
                       f"shards, ~{mix['totals']['tokens_est']} tokens ({shares})")
+                for warning in mix.get("warnings", []):
+                    print(f"mix {mix_name}: warning: {warning}")
         elif name == "report":
             print(f"report: {result}")
+        elif name == "pretrain" and "skipped" in result:
+            print(f"pretrain: skipped: {result['skipped']}")
         elif name == "pretrain":
+            fewer = f" ({result['workers']} workers: {result['note']})" if result.get("note") else ""
             print(f"pretrain: step {result['steps']}, loss {result['first_loss']:.3f} → {result['last_loss']:.3f}, "
-                  f"checkpoint {result['checkpoint']}")
+                  f"checkpoint {result['checkpoint']}{fewer}")
         sys.stdout.flush()
 
     run_passes(config, args.stages, on_pass=show)
@@ -130,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"lusomix: error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:
-        from lusomix.pipeline.executors import TaskFailed
-
-        if not isinstance(err, TaskFailed):
-            raise
+    except PassFailed as err:  # a task crashed, training failed: whichever command ran the pass
         print(f"lusomix: failed: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

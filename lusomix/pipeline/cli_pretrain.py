@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from lusomix.errors import UsageError
+from lusomix.errors import PassSkipped, UsageError
 
 DESCRIPTION = """\
 Train a Llama-family causal language model on a mix (OUT/mixes/NAME/ with manifest.json), with Ray Train:
@@ -41,7 +40,9 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from lusomix.stages.pretrain import load_pretrain_config, run_pretrain  # torch loads only when used
+    from lusomix.pipeline.plan import pretraining  # torch loads only when used
+
+    load_pretrain_config, run_pretrain = pretraining().load_pretrain_config, pretraining().run_pretrain
 
     config = load_pretrain_config(args.config)
     if args.workers is not None:
@@ -50,14 +51,16 @@ def handle(args: argparse.Namespace) -> int:
         config = config.model_copy(update={"distributed": config.distributed.model_copy(
             update={"workers": args.workers})})
     output = args.output or Path(f"pretrain-{args.mix.resolve().name}")
-    try:
+    try:  # a failure is a PassFailed: the CLI prints its one line (cause, logs) and exits 1, as for `run`
         summary = run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
-    except RuntimeError as err:  # a worker failed: its cause in one line; the checkpoints are kept for a rerun
-        print(f"lusomix: failed: {err}", file=sys.stderr)
-        return 1
+    except PassSkipped as why:
+        print(f"pretrain: skipped: {why}")
+        return 0
     val = ", ".join(f"{k.removeprefix('val_loss_')} {v:.3f}" for k, v in summary.items()
                     if k.startswith("val_loss_") and v is not None)
     tps = f"{summary['tokens_per_s']:.0f}" if summary["tokens_per_s"] else "n/a"
+    if summary.get("note"):
+        print(f"pretrain: {summary['note']}")
     print(f"pretrain: step {summary['steps']} (from {summary['resumed_from_step']}), loss "
           f"{summary['first_loss']:.3f} -> {summary['last_loss']:.3f}, validation {val or 'n/a'}, "
           f"{tps} tokens/s; checkpoint {summary['checkpoint']}")

@@ -20,7 +20,7 @@ from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.io import get_datafolder
 from loguru import logger
 
-from lusomix.errors import UsageError
+from lusomix.errors import PassFailed, UsageError
 from lusomix.stages.ray_address import check_reachable
 
 
@@ -63,7 +63,7 @@ class _RayExecutor(RayPipelineExecutor):
     __doc__ = _LocalExecutor.__doc__
 
 
-class TaskFailed(Exception):
+class TaskFailed(PassFailed):
     """Some tasks of a pass did not complete (their logs say why)."""
 
 

@@ -1,4 +1,4 @@
-"""The plan of passes: extract → dedup → mix → report → pretrain, each resumable, each re-runnable alone.
+"""The plan of passes: extract → dedup → mix → pretrain → report, each resumable, each re-runnable alone.
 
 The extract pass is the expensive one (trafilatura): it runs once per input set, one task per archive
 file. Its inputs and settings are recorded in OUT/logs/extract/run.json; resuming into a folder that holds
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from lusomix.errors import UsageError
+from lusomix.errors import PassSkipped, UsageError
 from lusomix.pipeline.config import RunConfig
 from lusomix.pipeline.executors import run_tasks
 from lusomix.pipeline.inputs import expand_inputs
@@ -30,7 +30,8 @@ from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import ExtractWriter
 
-PASSES = ("extract", "dedup", "mix", "report", "pretrain")
+# report last: it tells what every pass did (an empty mix, a skipped pretraining and why)
+PASSES = ("extract", "dedup", "mix", "pretrain", "report")
 
 
 def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: str) -> list:
@@ -124,7 +125,8 @@ def run_mixes(config: RunConfig) -> dict:
     results = {}
     for recipe in config.mixes:
         manifest = build_mix(out, recipe, out / "mixes" / recipe.name, quality_rules=rules)
-        results[recipe.name] = {"totals": manifest["totals"], "by_variety": manifest["by_variety"], "shards": len(manifest["shards"])}
+        results[recipe.name] = {"totals": manifest["totals"], "by_variety": manifest["by_variety"],
+                                "shards": len(manifest["shards"]), "warnings": manifest["warnings"]}
     return results
 
 
@@ -134,8 +136,22 @@ def run_report(config: RunConfig) -> str:
     return str(write_report(Path(config.output), thresholds_from_rules(config.quality.thresholds())))
 
 
+def pretraining():
+    """The pretraining module (torch, transformers, Ray Train): a one-line error when the ``train`` extra
+    is not installed (a plain ``pip install lusomix`` runs every other pass)."""
+    try:
+        from lusomix.stages import pretrain
+    except ModuleNotFoundError as err:
+        if (err.name or "").split(".")[0] in ("torch", "transformers", "tokenizers", "ray", "matplotlib"):
+            raise UsageError(f"pretraining needs the train extra ({err.name} is not installed): "
+                             "pip install 'lusomix[train]'") from None
+        raise
+    return pretrain
+
+
 def run_pretrain_pass(config: RunConfig) -> dict:
-    from lusomix.stages.pretrain import load_pretrain_config, run_pretrain
+    pretrain = pretraining()
+    load_pretrain_config, run_pretrain = pretrain.load_pretrain_config, pretrain.run_pretrain
 
     if config.pretrain is None:
         raise UsageError("the config has no 'pretrain' section (config, mix): nothing to train")
@@ -144,18 +160,20 @@ def run_pretrain_pass(config: RunConfig) -> dict:
     if not (mix / "manifest.json").is_file():
         raise UsageError(f"{mix} has no manifest.json: run the mix pass first (--stages mix)")
     target = Path(config.pretrain.output) if config.pretrain.output else out / "pretrain" / config.pretrain.mix
-    summary = run_pretrain(
-        load_pretrain_config(config.pretrain.config), mix, target,
-        max_steps=config.pretrain.max_steps, ray_address=config.executor.ray_address,
-    )
+    try:
+        summary = run_pretrain(
+            load_pretrain_config(config.pretrain.config), mix, target,
+            max_steps=config.pretrain.max_steps, ray_address=config.executor.ray_address,
+        )
+    except PassSkipped as why:  # a mix with no training text: nothing to train, the run goes on
+        return {"skipped": str(why)}
     return {k: v for k, v in summary.items() if k != "metrics"}
 
 
 def default_passes(config: RunConfig) -> list[str]:
-    chosen = ["extract", "dedup"]
+    chosen = ["extract", "dedup", "report"]
     if config.mixes:
         chosen.append("mix")
-    chosen.append("report")
     if config.pretrain:
         chosen.append("pretrain")
     return chosen

@@ -243,6 +243,7 @@ def _mix_section(mixes: list[dict]) -> str:
     for m in mixes:
         totals, recipe = m["totals"], m.get("recipe") or {}
         out.append(f"<h3>{esc(m.get('name', '?'))}</h3>")
+        out += [f"<p class=note>warning: {esc(w)}</p>" for w in m.get("warnings", [])]
         out.append(_table(["shards", "rows", "distinct documents", "tokens (est.)", "bytes", "seed"],
                           [[len(m.get("shards", [])), totals.get("rows", 0), totals.get("documents_distinct", 0),
                             totals.get("tokens_est", 0), totals.get("bytes", 0), str(m.get("seed", ""))]]))
@@ -253,6 +254,14 @@ def _mix_section(mixes: list[dict]) -> str:
         out.append(_table(["recipe", "value"], [[k, json.dumps(v, ensure_ascii=False)] for k, v in recipe.items()
                                                  if k not in ("name", "seed")]))
     return "".join(out)
+
+
+def _pretrain_section(result: dict) -> str:
+    if "skipped" in result:
+        return f"<p>Skipped: {esc(result['skipped'])}</p>"
+    note = f"<p class=note>{esc(result['note'])}</p>" if result.get("note") else ""
+    keys = [k for k in ("workers", "steps", "first_loss", "last_loss", "tokens_per_s", "checkpoint") if k in result]
+    return note + _table(keys, [[str(result[k]) for k in keys]])
 
 
 def _stats_section(stats: dict) -> str:
@@ -371,6 +380,8 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     if clusters_path.exists():
         sections.append(("Dedup clusters", _cluster_section(clusters_path)))
     sections.append(("Mixes", _mix_section(mixes)))
+    if isinstance(stats.get("pretrain"), dict):
+        sections.append(("Pretraining", _pretrain_section(stats["pretrain"])))
     if docs_files:
         sections.append(("Sample documents", _sample_section(lf, schema, docs_profile["rows"])))
     if stats:

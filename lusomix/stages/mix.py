@@ -260,9 +260,7 @@ def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, 
         pl.col("_global_row").cast(pl.Int64).alias("_global_row"),
         _weight(recipe).alias("weight"),
     )
-    docs = lf.collect(engine="streaming")
-    if docs.height == 0:
-        raise MixInputError(f"mix {recipe.name!r} selects no documents from {run_dir}")
+    docs = lf.collect(engine="streaming")  # may be empty: an empty selection is a data outcome
     # from here on a document is its 64-bit id hash: the plan stays ~60 bytes a row, whatever the ids
     id_hash = id_hash64(docs["id"])
     docs = pl.DataFrame({
@@ -457,12 +455,17 @@ def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None
     plan = plan_mix(run_dir, recipe, bucket_bytes, quality_rules)
     by_tokens = recipe.shard_target_tokens is not None
     target = recipe.shard_target_tokens if by_tokens else recipe.shard_target_bytes or DEFAULT_SHARD_BYTES
-    bucket_dir = Path(tempfile.mkdtemp(prefix=".buckets-", dir=out_dir))
-    try:
-        total = _scatter(files, plan, bucket_dir, by_tokens)
-        shards = _write_shards(bucket_dir, out_dir, total, target, by_tokens)
-    finally:
-        shutil.rmtree(bucket_dir, ignore_errors=True)
+    shards: list[dict] = []
+    warnings = []
+    if plan.height == 0:  # written as an empty mix (no shards), with a warning: the report says why
+        warnings.append("selects no documents (no document passes the selection: see the report's funnel)")
+    else:
+        bucket_dir = Path(tempfile.mkdtemp(prefix=".buckets-", dir=out_dir))
+        try:
+            total = _scatter(files, plan, bucket_dir, by_tokens)
+            shards = _write_shards(bucket_dir, out_dir, total, target, by_tokens)
+        finally:
+            shutil.rmtree(bucket_dir, ignore_errors=True)
     manifest = {
         "name": recipe.name,
         "created_by": f"lusomix {lusomix.__version__}",
@@ -480,6 +483,7 @@ def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None
             "documents_distinct": plan["id_hash"].n_unique(),
         },
         "by_variety": _by_variety(plan),
+        "warnings": warnings,
     }
     _write_json_atomic(manifest_path, manifest)
     keep = {s["path"] for s in shards}

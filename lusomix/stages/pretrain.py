@@ -24,14 +24,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from pydantic import Field, field_validator, model_validator
 
-from lusomix.errors import UsageError
+from lusomix.errors import PassFailed, PassSkipped, UsageError
 from lusomix.stages import pretrain_checkpoint as ckpt
 from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
 from lusomix.stages.output_dir import prepare_output_dir
 from lusomix.stages.ray_address import check_reachable
 from lusomix.stages.pretrain_data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units,
                                           load_tokenizer, mix_texts, read_mix, select_validation, train_tokenizer,
-                                          validation_batch)
+                                          usable_workers, validation_batch)
 
 
 class ModelConfig(StageConfig):
@@ -354,13 +354,19 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
         raise UsageError(f"model.checkpoint not found: {config.model.checkpoint} is not a local directory")
     dc = config.distributed
     mix = read_mix(mix_dir)
-    if any(not assign_units(mix, rank, dc.workers) for rank in range(dc.workers)):
-        raise UsageError(f"{dc.workers} workers for a mix of {sum(s.rows for s in mix.shards)} rows: use fewer")
+    validation = select_validation(mix, config.data.val_docs_per_variety)
+    # a small mix is a normal outcome of a small input: fewer workers, or nothing to train (not an error)
+    workers = usable_workers(mix, validation.ids, dc.workers)
+    rows = sum(s.rows for s in mix.shards)
+    if workers == 0:
+        raise PassSkipped(f"the mix {mix.name!r} has no training text ({rows} rows, {len(validation.ids)} "
+                          "of them held out for validation)")
+    note = (f"{dc.workers} workers asked, {workers} used: the mix ({rows} rows, {len(validation.ids)} held out "
+            f"for validation) has training text for {workers} only") if workers < dc.workers else None
     out_dir = prepare_output_dir(out_dir)
     latest = ckpt.latest(out_dir / "checkpoints")
     if latest is not None:
-        ckpt.check_compatible(latest, {"world_size": dc.workers, "mix": mix.fingerprint})
-    validation = select_validation(mix, config.data.val_docs_per_variety)
+        ckpt.check_compatible(latest, {"world_size": workers, "mix": mix.fingerprint})
     tokenizer_dir = prepare_tokenizer(config, mix, validation.ids, out_dir)
     start_step = ckpt.step_of(latest) if latest is not None else 0
     job = {"config": config.model_dump(mode="json"), "mix_dir": str(mix_dir), "out_dir": str(out_dir),
@@ -377,12 +383,12 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
             check_reachable(ray_address)
             ray.init(address=ray_address, **ray_logging)
         else:
-            ray.init(num_cpus=dc.num_cpus or dc.workers * dc.cpus_per_worker, include_dashboard=False, **ray_logging)
+            ray.init(num_cpus=dc.num_cpus or workers * dc.cpus_per_worker, include_dashboard=False, **ray_logging)
     try:
         if start_step < max_steps:
             trainer = TorchTrainer(
                 train_worker, train_loop_config=job,
-                scaling_config=ScalingConfig(num_workers=dc.workers, use_gpu=dc.use_gpu,
+                scaling_config=ScalingConfig(num_workers=workers, use_gpu=dc.use_gpu,
                                              resources_per_worker={"CPU": dc.cpus_per_worker,
                                                                    **({"GPU": 1} if dc.use_gpu else {})}),
                 torch_config=TorchConfig(backend="nccl" if dc.use_gpu else "gloo"),
@@ -394,11 +400,16 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
     except TrainingFailedError as exc:
         lines = str(exc).strip().splitlines()
         cause = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
-        raise RuntimeError(f"pretraining failed: {cause.strip()}") from exc
+        raise PassFailed(f"pretraining failed: {cause.strip()} (logs: {out_dir / 'ray'}; checkpoints are kept, "
+                         "rerun to resume)") from exc
     finally:
         if started_ray:
             ray.shutdown()
-    return summarise(out_dir, start_step)
+    summary = summarise(out_dir, start_step)
+    summary["workers"] = workers
+    if note:
+        summary["note"] = note
+    return summary
 
 
 def summarise(out_dir: Path, start_step: int) -> dict:

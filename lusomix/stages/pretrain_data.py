@@ -71,8 +71,7 @@ def read_mix(mix_dir: Path) -> Mix:
     missing = [str(s.path) for s in shards if not s.path.is_file()]
     if missing:
         raise UsageError(f"{manifest_path}: shard file missing: {missing[0]}")
-    if not shards or sum(s.rows for s in shards) == 0:
-        raise UsageError(f"{manifest_path}: the mix has no rows")
+    # a mix without rows is read as such: an empty selection is a data outcome (run_pretrain skips it)
     listing = json.dumps([[e["path"], e["rows"], e.get("sha256")] for e in entries], sort_keys=True)
     fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
     return Mix(Path(mix_dir), str(manifest.get("name", Path(mix_dir).name)), shards, fingerprint)
@@ -120,6 +119,26 @@ def training_texts(table: pa.Table, held_out: pa.Array) -> list[str]:
     return [t for t in texts.to_pylist() if t]
 
 
+def has_training_text(units: list[ReadUnit], held_out: pa.Array) -> bool:
+    """Whether these units hold at least one training text (read until the first one)."""
+    for unit in units:
+        for _, table in read_rows(unit, unit.row_start, 512, ["id", "text"]):
+            if training_texts(table, held_out):
+                return True
+    return False
+
+
+def usable_workers(mix: Mix, held_out_ids: Iterable[str], wanted: int) -> int:
+    """The most workers, up to ``wanted``, of which every one's share of the mix holds training text;
+    0 when the mix has none (empty, or every document held out for validation)."""
+    held_out = pa.array(list(held_out_ids), pa.string())
+    for workers in range(min(wanted, sum(s.rows for s in mix.shards)), 0, -1):  # a worker needs a row at least
+        shares = [assign_units(mix, rank, workers) for rank in range(workers)]
+        if all(shares) and all(has_training_text(units, held_out) for units in shares):
+            return workers
+    return 0
+
+
 @dataclass(frozen=True)
 class ValidationSlice:
     ids: tuple[str, ...]  # every held-out document id, all varieties
@@ -128,6 +147,8 @@ class ValidationSlice:
 
 def select_validation(mix: Mix, docs_per_variety: int) -> ValidationSlice:
     """The first `docs_per_variety` distinct documents of each variety in mix order."""
+    if not mix.shards:
+        return ValidationSlice((), {v: [] for v in VARIETIES})
     seen: pl.DataFrame | None = None
     for shard in mix.shards:
         rows = (pl.read_parquet(shard.path, columns=["id", "text", "variety"])

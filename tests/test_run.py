@@ -83,6 +83,7 @@ def test_new_thresholds_rerun_only_the_later_passes(sample_run, tmp_path):
     # a minimum of 250 words flags most sample pages: the mix must shrink, without re-extracting
     strict.write_text((SAMPLES / "demo.yaml").read_text().replace("overrides: {}", "overrides: {gopher_short_doc: 250}"))
     before = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())["totals"]["rows"]
+    # --stages: the earlier name of --passes, still accepted
     assert run_cli("run", str(strict), "--input", str(SAMPLES / "archives"), "--output", str(run), "--stages", "dedup,mix") == 0
     after = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())
     assert 0 < after["totals"]["rows"] < before
@@ -99,7 +100,7 @@ def test_a_mix_that_selects_nothing_ends_cleanly_with_a_report_that_says_why(sam
         "overrides: {}", "overrides: {gopher_short_doc: 100000}").replace(
         "config: pretrain-tiny.yaml", f"config: {SAMPLES / 'pretrain-tiny.yaml'}"))
     assert run_cli("run", str(junk_only), "--input", str(SAMPLES / "archives"), "--output", str(run),
-                   "--stages", "mix,pretrain,report") == 0
+                   "--passes", "mix,pretrain,report") == 0
     out = capsys.readouterr().out
     assert "mix ptpt-first: warning: selects no documents" in out and "pretrain: skipped:" in out
     manifest = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())
@@ -111,8 +112,10 @@ def test_a_mix_that_selects_nothing_ends_cleanly_with_a_report_that_says_why(sam
     assert "selects no documents" in html and "Skipped: the mix &#x27;ptpt-first&#x27; has no training text" in html
 
 
-@pytest.mark.parametrize("stages", ["mix,bogus", ""])
-def test_unknown_stage_is_a_usage_error(stages, capsys):
+@pytest.mark.parametrize("flag", ["--passes", "--stages"])
+@pytest.mark.parametrize("passes", ["mix,bogus", ""])
+def test_unknown_pass_is_a_usage_error(flag, passes, capsys):
     with pytest.raises(SystemExit) as exit_:
-        run_cli("run", str(SAMPLES / "demo.yaml"), "--stages", stages)
+        run_cli("run", str(SAMPLES / "demo.yaml"), flag, passes)
     assert exit_.value.code == 2
+    assert "unknown pass" in capsys.readouterr().err

@@ -21,13 +21,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _stages(value: str) -> list[str]:
+def _passes(value: str) -> list[str]:
     from lusomix.pipeline.plan import PASSES
 
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in PASSES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown stage {unknown[0] if unknown else '(none)'}; choose from {','.join(PASSES)}")
+        raise argparse.ArgumentTypeError(f"unknown pass {unknown[0] if unknown else '(none)'}; choose from {','.join(PASSES)}")
     return names
 
 
@@ -70,7 +70,7 @@ def _cmd_run(args) -> int:
                   f"checkpoint {result['checkpoint']}{fewer}")
         sys.stdout.flush()
 
-    run_passes(config, args.stages, on_pass=show)
+    run_passes(config, args.passes, on_pass=show)
     print(f"summary: {out}/stats.json")
     return 0
 
@@ -96,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", choices=["local", "ray"], help="where tasks run (default: the config's, local)")
     run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (overrides the config's executor.ray_address; neither: start a local Ray)")
     run.add_argument("--workers", type=int, metavar="N", help="parallel tasks (overrides the config's executor.workers; neither: the machine's cores)")
-    run.add_argument("--stages", type=_stages, metavar="LIST", help="comma-separated passes to run (default: extract, dedup, report, plus mix when the config has mixes and pretrain when it has a pretrain section)")
+    # --stages: the earlier name, kept working ("stage" also named the pretraining stage: one word, one thing)
+    run.add_argument("--passes", "--stages", dest="passes", type=_passes, metavar="LIST",
+                     help="comma-separated passes to run, in the order extract,dedup,mix,pretrain,report (default: "
+                     "extract, dedup, report, plus mix when the config has mixes and pretrain when it has a "
+                     "pretrain section); --stages is the same option's earlier name")
     run.set_defaults(func=_cmd_run)
 
     for module in _COMMAND_MODULES:

@@ -4,7 +4,7 @@ The extract pass is the expensive one (trafilatura): it runs once per input set,
 file. Its inputs and settings are recorded in OUT/logs/extract/run.json; resuming into a folder that holds
 an extract of other inputs or settings is refused rather than silently mixed. The later passes read only
 docs/ (and each other's output), so changing quality thresholds, dedup policy or mix weights re-runs them
-cheaply: `--stages dedup,mix` recomputes quality flags from the stored signals under the config's
+cheaply: `--passes dedup,mix` recomputes quality flags from the stored signals under the config's
 thresholds.
 """
 
@@ -90,7 +90,7 @@ def run_extract(config: RunConfig) -> dict:
 def _require_docs(out: Path) -> Path:
     docs = out / "docs"
     if not list(docs.glob("part-*.parquet")):
-        raise UsageError(f"{docs} holds no documents: run the extract pass first (--stages extract)")
+        raise UsageError(f"{docs} holds no documents: run the extract pass first (--passes extract)")
     return docs
 
 
@@ -158,7 +158,7 @@ def run_pretrain_pass(config: RunConfig) -> dict:
     out = Path(config.output)
     mix = out / "mixes" / config.pretrain.mix
     if not (mix / "manifest.json").is_file():
-        raise UsageError(f"{mix} has no manifest.json: run the mix pass first (--stages mix)")
+        raise UsageError(f"{mix} has no manifest.json: run the mix pass first (--passes mix)")
     target = Path(config.pretrain.output) if config.pretrain.output else out / "pretrain" / config.pretrain.mix
     try:
         summary = run_pretrain(

@@ -2,7 +2,7 @@
 
 Nothing is dropped here. Each document keeps its signal values (one metadata key per docs/ signal column)
 and ``quality_flags``, the rules it fails under the run's thresholds; the mix pass selects on them, and
-``--stages dedup,mix`` can recompute the flags from the stored signals (filters.quality.flags_expr).
+``--passes dedup,mix`` can recompute the flags from the stored signals (filters.quality.flags_expr).
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ def _child(step: str, run_dir: Path, out_dir: Path) -> None:
                 rows += batch.num_rows
         result = {"rows_read": rows}
     else:  # the naive in-memory mix: same selection and weights, texts all loaded at once
-        from lusomix.stages.mix import id_hash64, plan_mix
+        from lusomix.stages.mix import plan_mix
+        from lusomix.stages.mix_hash import id_hash64
         from lusomix.stages.schema import MIX_SCHEMA
 
         plan = plan_mix(run_dir, recipe)

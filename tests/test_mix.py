@@ -15,16 +15,13 @@ import pytest
 from pydantic import ValidationError
 
 from lusomix.stages.mix import (
-    _SALT_DRAW,
     MixInputError,
     MixRecipe,
     build_mix,
     file_sha256,
-    id_hash64,
     plan_mix,
-    repeat_key,
-    repeats_for,
 )
+from lusomix.stages.mix_hash import _SALT_DRAW, id_hash64, repeat_key, repeats_for
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, MIX_SCHEMA
 
 VARIETY_CYCLE = ["pt_PT", "pt_BR", "unknown", "pt_PT", None]  # None: variety not decided → "unknown"

@@ -6,9 +6,10 @@ read by the pretraining stage). How it is built, with memory bounded whatever th
 1. **Plan** (polars, lazy, the ``text`` column is never read): scan docs/ for the selection columns plus a
    per-file row position, join dedup/clusters.parquet, apply the recipe's selection and weights. Each
    selected document becomes ``floor(w)`` repeats plus one more with probability ``frac(w)``; the draw and
-   the shuffle key come from a stable hash of (seed, id, repeat index), never from RNG state, so the same
-   inputs and recipe give the same mix on any machine. The plan is sorted by shuffle key (= the global
-   order of the mix), cut by the optional token budget, and cut into *buckets* of roughly
+   the shuffle key come from a stable hash of (seed, id, repeat index) (:mod:`lusomix.stages.mix_hash`),
+   never from RNG state, so the same inputs and recipe give the same mix on any machine. The plan is
+   sorted by shuffle key (= the global order of the mix), cut by the optional token budget, and cut into
+   *buckets* of roughly
    ``bucket_bytes`` of text. It holds ~100 bytes per planned row: the only part that grows with the
    corpus, and it is small (1 M documents ≈ 0.1 GB).
 2. **Scatter**: stream every docs/ part once in record batches, gather the planned rows of each batch by
@@ -48,6 +49,7 @@ import lusomix
 from lusomix.errors import UsageError
 from lusomix.filters.quality import flags_expr
 from lusomix.stages.config_base import StageConfig
+from lusomix.stages.mix_hash import _SALT_SHUFFLE, id_hash64, repeat_key, repeats_for
 from lusomix.stages.schema import MIX_SCHEMA
 
 VARIETIES = ("pt_PT", "pt_BR", "unknown")
@@ -57,13 +59,11 @@ ROW_GROUP_ROWS = 4096
 ZSTD_LEVEL = 3
 SCATTER_BATCH_ROWS = 8192
 _EST_BYTES_PER_WORD = 7  # bucket sizing only (UTF-8 Portuguese ≈ 6 bytes/word + space); output unaffected
-_SALT_DRAW, _SALT_SHUFFLE = 0xD1B54A32D192ED03, 0x8CB92BA72F3D8DD7
-_MASK64 = 0xFFFFFFFFFFFFFFFF
 
 
 class MixInputError(UsageError, ValueError):
-    """The run folder cannot give this mix (no docs/, no clusters when the recipe needs them, empty
-    selection). The CLI reports it as a usage error (one line, exit 2)."""
+    """The run folder cannot give this mix (no docs/, no clusters when the recipe needs them). The CLI
+    reports it as a usage error (one line, exit 2). An empty selection is not one: it is an empty mix."""
 
 
 class MixSelect(StageConfig):
@@ -114,52 +114,6 @@ class MixRecipe(StageConfig):
         if self.shard_target_bytes is not None and self.shard_target_tokens is not None:
             raise ValueError("set shard_target_bytes or shard_target_tokens, not both")
         return self
-
-
-# ---- stable hashing: the only source of randomness ------------------------------------------------
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def id_hash64(ids: pl.Series | pa.Array | list[str]) -> np.ndarray:
-    """FNV-1a over the UTF-8 bytes of each id, finalised with splitmix64: stable across processes,
-    versions and machines (unlike polars' ``hash``), vectorised over rows (the loop runs over byte
-    positions, shrinking to the ids still that long)."""
-    arr = ids.to_arrow() if isinstance(ids, pl.Series) else pa.array(ids)
-    arr = pc.cast(arr, pa.large_string())
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None else None
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    h = np.full(n, 0xCBF29CE484222325, dtype=np.uint64)
-    active = np.arange(n)
-    for pos in range(int(lengths.max(initial=0))):
-        active = active[lengths[active] > pos]
-        h[active] = (h[active] ^ data[starts[active] + pos]) * np.uint64(0x100000001B3)
-    return _splitmix64(h)
-
-
-def repeat_key(id_hash: np.ndarray, repeat: np.ndarray, seed: int, salt: int) -> np.ndarray:
-    """64-bit key of (seed, id, repeat index); ``salt`` separates the subsampling draw from the shuffle."""
-    stream = _splitmix64(np.array([(seed * 0x9E3779B97F4A7C15 ^ salt) & _MASK64], dtype=np.uint64))
-    return _splitmix64(id_hash ^ _splitmix64(repeat.astype(np.uint64) ^ stream))
-
-
-def unit_interval(key: np.ndarray) -> np.ndarray:
-    return (key >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def repeats_for(id_hash: np.ndarray, weight: np.ndarray, seed: int) -> np.ndarray:
-    """floor(w) sure repeats, plus one more (repeat index floor(w)) when its draw falls under frac(w)."""
-    whole = np.floor(weight)
-    extra = unit_interval(repeat_key(id_hash, whole, seed, _SALT_DRAW)) < (weight - whole)
-    return (whole + extra).astype(np.int64)
 
 
 # ---- plan --------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import json
 import math
 import os
 import random
-import statistics
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -28,6 +27,7 @@ from lusomix.errors import PassFailed, PassSkipped, UsageError
 from lusomix.stages import pretrain_checkpoint as ckpt
 from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
 from lusomix.stages.output_dir import prepare_output_dir
+from lusomix.stages.pretrain_summary import summarise
 from lusomix.stages.ray_address import check_reachable
 from lusomix.stages.pretrain_data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units,
                                           load_tokenizer, mix_texts, read_mix, select_validation, train_tokenizer,
@@ -410,44 +410,3 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
     if note:
         summary["note"] = note
     return summary
-
-
-def summarise(out_dir: Path, start_step: int) -> dict:
-    """The run's figures from OUT/metrics.jsonl, also written to OUT/summary.json; draws OUT/loss.png."""
-    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines() if line]
-    if not records:
-        raise RuntimeError(f"pretraining wrote no metrics to {out_dir / 'metrics.jsonl'}")
-    this_run = [r["tokens_per_s"] for r in records if r["step"] > start_step + 1]  # the first step warms up
-    summary = {"steps": records[-1]["step"], "resumed_from_step": start_step,
-               "first_loss": records[0]["loss"], "last_loss": records[-1]["loss"],
-               "tokens_per_s": statistics.median(this_run) if this_run else None,
-               "tokens_seen": records[-1]["tokens_seen"]}
-    for variety in VARIETIES:
-        values = [r[f"val_loss_{variety}"] for r in records if r.get(f"val_loss_{variety}") is not None]
-        summary[f"val_loss_{variety}"] = values[-1] if values else None
-    latest = ckpt.latest(out_dir / "checkpoints")
-    summary["checkpoint"] = str(latest) if latest else None
-    summary["loss_plot"] = str(plot_losses(records, out_dir / "loss.png"))
-    summary["metrics"] = str(out_dir / "metrics.jsonl")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
-
-
-def plot_losses(records: list[dict], path: Path) -> Path:
-    from matplotlib.figure import Figure  # no pyplot: no global backend state, Agg by default
-
-    fig = Figure(figsize=(7, 4))
-    ax = fig.add_subplot()
-    ax.plot([r["step"] for r in records], [r["loss"] for r in records], label="train", linewidth=1)
-    for variety in VARIETIES:
-        points = [(r["step"], r[f"val_loss_{variety}"]) for r in records if r.get(f"val_loss_{variety}")]
-        if points:
-            ax.plot(*zip(*points), marker="o", label=f"validation {variety}")
-    ax.set(xlabel="step", ylabel="loss (nats/token)", title="pretraining loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    return path

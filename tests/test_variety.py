@@ -553,7 +553,7 @@ def test_ao90_rewrite_of_pre_agreement_european_text():
 # --------------------------------------------------------------------------- declared languages in the page
 def test_declared_languages_are_read_before_extraction_prunes_the_page():
     from lusomix.filters.extraction import extract_main_text
-    from lusomix.stages.ingest import declared_languages
+    from lusomix.stages.ingest import page_languages
 
     body = "<p>" + " ".join(EUROPEAN_AO90) + "</p>"
     html = (
@@ -567,11 +567,11 @@ def test_declared_languages_are_read_before_extraction_prunes_the_page():
     result = extract_main_text(html)
     assert dict(result.languages) == {"html_lang": "pt-PT", "og_locale": "pt_PT", "content_language": "pt-PT"}
     meta = {"url": "http://www.exemplo.com/pt/noticia", "content_language": "pt-pt, en"}
-    declared = declared_languages(result, meta)
+    declared = page_languages(result, meta)
     # the HTTP header wins over <meta http-equiv>; the hreflang is the alternate that is this page
     assert declared == {"html_lang": "pt-PT", "og_locale": "pt_PT", "content_language": "pt-pt, en", "hreflang": "pt-PT"}
     assert "content_language" not in meta
-    other = declared_languages(result, {"url": "https://www.exemplo.com/outra"})
+    other = page_languages(result, {"url": "https://www.exemplo.com/outra"})
     assert "hreflang" not in other
     bare = extract_main_text(f'<html xml:lang="pt"><body><article>{body}</article></body></html>')
     assert dict(bare.languages) == {"html_lang": "pt"}

@@ -65,7 +65,7 @@ def _cmd_run(args) -> int:
         elif name == "pretrain" and "skipped" in result:
             print(f"pretrain: skipped: {result['skipped']}")
         elif name == "pretrain":
-            fewer = f" ({result['workers']} workers: {result['note']})" if result.get("note") else ""
+            fewer = f" ({result['note']})" if result.get("note") else ""
             print(f"pretrain: step {result['steps']}, loss {result['first_loss']:.3f} → {result['last_loss']:.3f}, "
                   f"checkpoint {result['checkpoint']}{fewer}")
         sys.stdout.flush()

@@ -42,9 +42,8 @@ def register(subparsers) -> None:
 def handle(args: argparse.Namespace) -> int:
     from lusomix.pipeline.plan import pretraining  # torch loads only when used
 
-    load_pretrain_config, run_pretrain = pretraining().load_pretrain_config, pretraining().run_pretrain
-
-    config = load_pretrain_config(args.config)
+    pretrain = pretraining()
+    config = pretrain.load_pretrain_config(args.config)
     if args.workers is not None:
         if args.workers <= 0:
             raise UsageError(f"--workers must be positive, got {args.workers}")
@@ -52,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
             update={"workers": args.workers})})
     output = args.output or Path(f"pretrain-{args.mix.resolve().name}")
     try:  # a failure is a PassFailed: the CLI prints its one line (cause, logs) and exits 1, as for `run`
-        summary = run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
+        summary = pretrain.run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
     except PassSkipped as why:
         print(f"pretrain: skipped: {why}")
         return 0

@@ -151,7 +151,6 @@ def pretraining():
 
 def run_pretrain_pass(config: RunConfig) -> dict:
     pretrain = pretraining()
-    load_pretrain_config, run_pretrain = pretrain.load_pretrain_config, pretrain.run_pretrain
 
     if config.pretrain is None:
         raise UsageError("the config has no 'pretrain' section (config, mix): nothing to train")
@@ -161,8 +160,8 @@ def run_pretrain_pass(config: RunConfig) -> dict:
         raise UsageError(f"{mix} has no manifest.json: run the mix pass first (--passes mix)")
     target = Path(config.pretrain.output) if config.pretrain.output else out / "pretrain" / config.pretrain.mix
     try:
-        summary = run_pretrain(
-            load_pretrain_config(config.pretrain.config), mix, target,
+        summary = pretrain.run_pretrain(
+            pretrain.load_pretrain_config(config.pretrain.config), mix, target,
             max_steps=config.pretrain.max_steps, ray_address=config.executor.ray_address,
         )
     except PassSkipped as why:  # a mix with no training text: nothing to train, the run goes on

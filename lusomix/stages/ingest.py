@@ -229,7 +229,7 @@ def _same_page(href: str, url: str) -> bool:
     return bool(href) and key(href) == key(url)
 
 
-def declared_languages(result, meta: dict) -> dict[str, str]:
+def page_languages(result, meta: dict) -> dict[str, str]:
     """The page's declared languages for the variety step: <html lang>, og:locale, Content-Language
     (the HTTP header before <meta http-equiv>), and the hreflang of the alternate that is this page."""
     declared = dict(result.languages)
@@ -306,7 +306,7 @@ class MainTextExtractor(PipelineStep):
             return
         doc.text = result.text
         doc.metadata["title"] = result.title
-        doc.metadata["declared_lang"] = declared_languages(result, doc.metadata)
+        doc.metadata["declared_lang"] = page_languages(result, doc.metadata)
         doc.metadata["n_words"] = count_words(result.text)
         if doc.metadata["n_words"] < self.config.min_words:
             doc.metadata["reject"] = "too_short"

@@ -21,11 +21,8 @@ from lusomix.variety.corpus import (
     Corpus,
     build_pages,
 )
-from lusomix.variety.model import Calibration
-
-
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+from lusomix.variety.evidence import CONFIDENT_TEXT
+from lusomix.variety.model import Calibration, sigmoid
 
 
 def page_log_odds(pages: list[np.ndarray], z: np.ndarray, n_words: np.ndarray, cal: Calibration) -> np.ndarray:
@@ -167,8 +164,8 @@ def _pages(mask: np.ndarray, p: np.ndarray, y: np.ndarray, band: tuple[float, fl
 def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: HeldOut) -> dict:
     """Everything the model card reports, from the cross-fitted held-out scores."""
     ok, y = h.ok, corpus.y
-    p = _sigmoid(np.where(ok, h.z, 0.0))
-    p_pages = _sigmoid(h.page_log_odds)
+    p = sigmoid(np.where(ok, h.z, 0.0))
+    p_pages = sigmoid(h.page_log_odds)
     truth = np.where(y == 1, PT_PT, PT_BR)
 
     def sources(names):
@@ -198,7 +195,7 @@ def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: H
             "pages": int(mp.sum()), "page_accuracy": _accuracy(p_pages[mp], h.y_pages[mp]) if mp.any() else None,
         }
     balanced = balanced_weights(y[ok])
-    p_raw = _sigmoid(np.clip(h.raw[ok], -11.5, 11.5))
+    p_raw = sigmoid(np.clip(h.raw[ok], -11.5, 11.5))
     modern_pt = sources(MODERN_PT) & (y == 1)
     # help "paragraphs": consecutive held-out strings of one product's two teams, 40-80 words each
     paragraphs = build_pages(corpus, n_words, np.flatnonzero(sources(MODERN_DOCS_BOTH)), seed=0, words=(40, 80))
@@ -211,7 +208,7 @@ def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: H
         # the issue's rows, each on its own held-out group
         "frmt_pairs": _group(sources(FRMT), p, y),
         "modern_docs_one_product": _group(sources(MODERN_DOCS_BOTH), p, y),
-        "modern_docs_paragraphs": _group(np.ones(len(paragraphs), bool), _sigmoid(para_lo), para_y),
+        "modern_docs_paragraphs": _group(np.ones(len(paragraphs), bool), sigmoid(para_lo), para_y),
         "modern_docs_pt_PT": _group(sources(MODERN_DOCS) & (y == 1), p, y),
         "unseen_news": _group(sources(UNSEEN_NEWS), p, y),
         "news_1990s": _group(sources(NEWS_1990S), p, y),
@@ -232,7 +229,7 @@ def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: H
         "reliability_segments_balanced": expected_calibration_error(p[ok], y[ok], balanced)[1],
         "pages": len(h.pages),
         "page_words_median": float(np.median([n_words[idx].sum() for idx in h.pages])),
-        "page_ece_before": expected_calibration_error(_sigmoid(raw_pages), h.y_pages)[0],
+        "page_ece_before": expected_calibration_error(sigmoid(raw_pages), h.y_pages)[0],
         "page_ece_after": expected_calibration_error(p_pages, h.y_pages)[0],
         "unknown_band": list(band),
         "page_coverage_outside_band": coverage,
@@ -247,17 +244,18 @@ def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: H
 def evidence_figures(corpus: Corpus, h: HeldOut, with_evidence: np.ndarray, signs: np.ndarray, band) -> dict:
     """Held-out pages with page evidence (cross-fitted rule): overall, modern European, and the pages
     whose evidence contradicts a confident text (which must keep the text's side)."""
-    p = _sigmoid(with_evidence)
+    p = sigmoid(with_evidence)
     page_source = np.array([corpus.source[idx[0]] for idx in h.pages])
     text_lo = h.page_log_odds
-    confident_wrong_meta = (np.abs(text_lo) >= 3.0) & (np.sign(signs.sum(axis=1)) == -np.sign(text_lo))
+    confident_wrong_meta = (np.abs(text_lo) >= CONFIDENT_TEXT) & (np.sign(signs.sum(axis=1)) == -np.sign(text_lo))
     return {
         "all": _pages(np.ones(len(p), bool), p, h.y_pages, band),
         "modern_pt_PT": _pages(np.isin(page_source, MODERN_PT) & (h.y_pages == 1), p, h.y_pages, band),
         "modern_docs": _pages(np.isin(page_source, MODERN_DOCS), p, h.y_pages, band),
         "confident_text_contrary_evidence": {
             "n": int(confident_wrong_meta.sum()),
-            "kept_text_side": float((np.sign(with_evidence - (np.log(band[1] / (1 - band[1])) * np.sign(text_lo)))
-                                     == np.sign(text_lo))[confident_wrong_meta].mean()) if confident_wrong_meta.any() else None,
+            # still labelled on the text's side, outside the unknown band
+            "kept_text_side": float(np.where(text_lo > 0, p >= band[1], p <= band[0])[confident_wrong_meta].mean())
+            if confident_wrong_meta.any() else None,
         },
     }

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 KINDS = ("tld", "url_tag", "url_dir", "declared", "declared_bare")
+CONFIDENT_TEXT = 3.0  # text log-odds (p = 0.95) that page evidence must not bring inside the band
 DECLARED_SOURCES = ("html_lang", "og_locale", "content_language", "hreflang")
 
 _CCTLD_SIGN = {"pt": 1, "br": -1, "ao": 1, "mz": 1, "cv": 1, "gw": 1, "st": 1, "tl": 1, "mo": 1}

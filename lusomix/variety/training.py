@@ -23,7 +23,7 @@ import numpy as np
 from lusomix.variety import FASTTEXT_LABEL, PT_BR, PT_PT
 from lusomix.variety.corpus import AO90_ANY, SPLIT_BY_GROUP, Corpus, assign_folds, build_pages, load_corpus, to_ao90
 from lusomix.variety.evaluation import HeldOut, balanced_weights, evidence_figures, heldout_figures, page_log_odds
-from lusomix.variety.evidence import KINDS, EvidenceWeights
+from lusomix.variety.evidence import CONFIDENT_TEXT, KINDS, EvidenceWeights
 from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel
 from lusomix.variety.text import normalise_lines
 
@@ -69,6 +69,14 @@ class TrainParams:
                 "legal": self.legal_weight}.get(domain, 1.0)
 
 
+def _balance(weight: np.ndarray, pt: np.ndarray, br: np.ndarray) -> None:
+    """Scale the lighter variety's lines up so both weigh as much as the heavier one (in place)."""
+    if weight[pt].sum() and weight[br].sum():
+        heavier = max(weight[pt].sum(), weight[br].sum())
+        weight[pt] *= heavier / weight[pt].sum()
+        weight[br] *= heavier / weight[br].sum()
+
+
 def line_weights(corpus: Corpus, params: TrainParams) -> np.ndarray:
     """Sampling weight per line: by source (size damped by source_power, single-variety sources down),
     then the two varieties balanced inside each domain, each domain scaled to its weight x the docs
@@ -84,17 +92,9 @@ def line_weights(corpus: Corpus, params: TrainParams) -> np.ndarray:
     reference = weight[corpus.domain == "docs"].sum() or weight.sum()
     for domain in np.unique(corpus.domain):
         dom = corpus.domain == domain
-        pt, br = dom & (corpus.y == 1), dom & (corpus.y == 0)
-        if weight[pt].sum() and weight[br].sum():  # the lighter variety up to the heavier one
-            heavier = max(weight[pt].sum(), weight[br].sum())
-            weight[pt] *= heavier / weight[pt].sum()
-            weight[br] *= heavier / weight[br].sum()
+        _balance(weight, dom & (corpus.y == 1), dom & (corpus.y == 0))
         weight[dom] *= params.domain_weight(str(domain)) * reference / weight[dom].sum()
-    pt, br = corpus.y == 1, corpus.y == 0
-    if weight[pt].sum() and weight[br].sum():
-        heavier = max(weight[pt].sum(), weight[br].sum())
-        weight[pt] *= heavier / weight[pt].sum()
-        weight[br] *= heavier / weight[br].sum()
+    _balance(weight, corpus.y == 1, corpus.y == 0)
     return weight * len(corpus) / weight.sum()  # as many training lines as labelled lines, on average
 
 
@@ -209,12 +209,13 @@ def out_of_fold(corpus: Corpus, params: TrainParams, folds: np.ndarray, log=prin
 
 
 # ------------------------------------------------------------------------------------- calibration
-def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1e-3) -> np.ndarray:
-    """Weights of p = sigmoid(x @ w) by Newton's method (x includes any bias column)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1e-3,
+                 offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """Weights of p = sigmoid(offset + x @ w) by Newton's method (x includes any bias column)."""
     weight = np.ones(len(y)) if weight is None else weight
     w = np.zeros(x.shape[1])
     for _ in range(100):
-        p = 1 / (1 + np.exp(-(x @ w)))
+        p = 1 / (1 + np.exp(-(offset + x @ w)))
         grad = x.T @ (weight * (p - y)) + l2 * w
         hess = (x * (weight * p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
@@ -292,7 +293,6 @@ EVIDENCE_RATES = {
     "declared": ((0.40, 0.10), (0.01, 0.65)),
     "declared_bare": ((0.35, 0.0), (0.20, 0.0)),  # only where no regional tag is declared
 }
-CONFIDENT_TEXT = 3.0  # text log-odds (p = 0.95) that page evidence must not bring inside the band
 
 
 def draw_evidence(y_pages: np.ndarray, seed: int) -> np.ndarray:
@@ -313,16 +313,7 @@ def draw_evidence(y_pages: np.ndarray, seed: int) -> np.ndarray:
 def fit_evidence(text_lo: np.ndarray, signs: np.ndarray, y_pages: np.ndarray, band_hi: float) -> EvidenceWeights:
     """Weights of the page rule by logistic regression with the text log-odds as offset (balanced
     varieties, no intercept); ``cap`` such that a confident text keeps its side of the band."""
-    w = np.zeros(signs.shape[1])
-    weight = balanced_weights(y_pages)
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-(text_lo + signs @ w)))
-        grad = signs.T @ (weight * (p - y_pages)) + 1e-2 * w
-        hess = (signs * (weight * p * (1 - p))[:, None]).T @ signs + 1e-2 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
+    w = fit_logistic(signs, y_pages, balanced_weights(y_pages), l2=1e-2, offset=text_lo)
     cap = CONFIDENT_TEXT - float(np.log(band_hi / (1 - band_hi)))
     return EvidenceWeights(**{k: round(float(max(v, 0.0)), 4) for k, v in zip(KINDS, w)}, cap=round(cap, 4))
 

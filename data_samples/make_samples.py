@@ -193,6 +193,9 @@ def page_captures(pages: list[dict], chrome: dict) -> list[Capture]:
                 exp["lang"] = exp["variety"] = exp["spelling"] = None
             if page.get("broken_headers"):
                 exp.update(expect="bad_http_headers", lang=None, variety=None, spelling=None, quality=None)
+            if page.get("truncated"):  # the file ends inside this record: rejected, never kept
+                exp.update(expect="damaged_record", lang=None, variety=None, spelling=None, quality=None,
+                           must_contain=[])
             if exp["expect"] == "kept" and clean:
                 phrase = key_phrase(page["text"])
                 if phrase and phrase not in exp["must_contain"]:
@@ -358,15 +361,15 @@ def generate(out: Path) -> list[Capture]:
                                 "readable_captures_before_damage": cut, "readable_captures_total": cut,
                                 "cut_record": {"url": caps[cut].url, "date": caps[cut].date,
                                                "note": "warcio returns this record without an error but with "
-                                                       "a body shorter than its Content-Length; it is not in "
-                                                       "expected.jsonl and must not be kept"}}
+                                                       "a body shorter than its Content-Length; it must not be "
+                                                       "kept: it is rejected as damaged_record"}}
             if key == "badhdr":
                 bad = [i for i, c in enumerate(caps) if c.broken][0]
                 damage[name] = {"what": f"capture {bad + 1} has the HTTP status line 'HTTP/1.1 TWO HUNDRED OK' "
                                         "and a header line of control bytes; the file itself is intact",
                                 "readable_captures_before_damage": bad, "readable_captures_total": len(caps)}
         (archives / name).write_bytes(data)
-        listed = [c for c in caps if not c.truncated]
+        listed = caps
         files_info[name] = {"records": {t: counts.get(t, 0) for t in
                                         ("warcinfo", "request", "response", "revisit", "metadata", "resource")},
                             "captures_in_manifest": len(listed), "bytes": len(data),

@@ -44,7 +44,7 @@ WARC_STYLE = {
 ARC_SERVER = "Apache/1.3.6 (Unix)"
 REASONS = (
     "kept", "revisit", "http_status", "not_html", "too_large", "bad_http_headers", "not_a_capture",
-    "no_text", "too_short", "extraction_failed", "not_portuguese",
+    "no_text", "too_short", "extraction_failed", "not_portuguese", "damaged_record",
 )
 _WORD = re.compile(r"\w+")
 
@@ -64,7 +64,7 @@ class Capture:
     warc_headers: dict = field(default_factory=dict)
     content_type: str | None = None  # WARC Content-Type when the block is not HTTP
     broken: bool = False  # written by hand: warcio would repair the HTTP headers
-    truncated: bool = False  # the damaged file is cut inside this record; not in the manifest
+    truncated: bool = False  # the damaged file is cut inside this record: rejected as damaged_record
 
 
 def expectation(**given) -> dict:

@@ -69,10 +69,19 @@ def test_damaged_files_are_named_and_keep_their_readable_records(sample_run, exp
     damaged = {Path(d["file"]).name: d["problem"] for d in stats["damaged_files"]}
     assert set(damaged) == set(expected_damage)
     docs, rejected = read_table(sample_run / "docs"), read_table(sample_run / "rejected")
+    damaged_record = pl.col("reason") == "damaged_record"
     for name, info in expected_damage.items():
-        readable = info["readable_captures_total"]
-        got = sum(t.filter(pl.col("source_file").str.ends_with("/" + name)).height for t in (docs, rejected))
-        assert got == readable, name
+        of_file = pl.col("source_file").str.ends_with("/" + name)
+        got = docs.filter(of_file).height + rejected.filter(of_file & ~damaged_record).height
+        assert got == info["readable_captures_total"], name
+        cut = rejected.filter(of_file & damaged_record)
+        assert cut["url"].to_list() == ([info["cut_record"]["url"]] if "cut_record" in info else []), name
+    # the damaged span of the truncated file: from the cut record to the end, with the record it damaged
+    [truncated] = [d for d in stats["damaged_files"] if d["file"].endswith("damaged-truncated.warc.gz")]
+    size = (ARCHIVES / "damaged-truncated.warc.gz").stat().st_size
+    assert [(s["end"], s["records"]) for s in truncated["spans"]] == [(size, 1)]
+    report = (sample_run / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Damaged input files" in report and "damaged-garbage.warc.gz" in report
 
 
 def test_stats_summary(sample_run, expected):

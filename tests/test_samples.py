@@ -24,7 +24,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 ARCHIVES = SAMPLES / "archives"
 REASONS = {
     "kept", "revisit", "http_status", "not_html", "too_large", "bad_http_headers", "not_a_capture",
-    "no_text", "too_short", "extraction_failed", "not_portuguese",
+    "no_text", "too_short", "extraction_failed", "not_portuguese", "damaged_record",
 }
 KEYS = [
     "file", "url", "date", "record_type", "expect", "lang", "variety", "variety_allowed", "evidence_expected",
@@ -282,8 +282,9 @@ def test_truncated_file_keeps_its_first_three_captures():
     info = DAMAGE["damaged-truncated.warc.gz"]
     records = _records("damaged-truncated.warc.gz")
     listed = _lines(file="damaged-truncated.warc.gz")
-    assert info["readable_captures_before_damage"] == len(listed) == 3
-    assert [(r["url"], r["date"]) for r in records[:3]] == [(m["url"], m["date"]) for m in listed]
+    assert info["readable_captures_before_damage"] == len(listed) - 1 == 3
+    assert [(r["url"], r["date"]) for r in records[:4]] == [(m["url"], m["date"]) for m in listed]
+    assert [m["expect"] for m in listed] == ["kept", "kept", "kept", "damaged_record"]
     for r in records[:3]:
         assert len(r["payload"]) == int(r["http"].get_header("Content-Length"))
     # warcio hands out the cut record without an error: only its short body shows the damage

@@ -277,6 +277,19 @@ def _stats_section(stats: dict) -> str:
     return "".join(out)
 
 
+def _damaged_input_section(stats: dict) -> str:
+    """Each damaged span of the input files: its bytes, the records damaged there, and why."""
+    rows: list[list[object]] = []
+    for entry in stats.get("damaged_files") or []:
+        if not isinstance(entry, dict):  # a stats.json written before spans were recorded
+            rows.append([str(entry), "", "", ""])
+            continue
+        spans = entry.get("spans") or [{"start": "", "end": "", "records": "", "why": entry.get("problem", "")}]
+        rows += [[entry.get("file", ""), f"{s['start']}–{s['end']}" if s["start"] != "" else "", s["records"], s["why"]]
+                 for s in spans]
+    return _table(["file", "bytes", "damaged records", "why"], rows) if rows else ""
+
+
 def _parts(folder: Path, kind: str) -> Table:
     """The folder's Parquet parts, damaged ones set aside (the report names them and uses the rest)."""
     readable, damaged = check_footers(sorted(folder.glob("*.parquet")))
@@ -369,6 +382,9 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     if damaged:
         sections.insert(0, ("Damaged output files", "<p>Left out of every figure below:</p>"
                             + _table(["file", "error"], [[str(p), why] for p, why in damaged])))
+    if damaged_input := _damaged_input_section(stats):
+        sections.append(("Damaged input files", "<p>Their readable records are in every figure; the spans "
+                                                "below could not be read.</p>" + damaged_input))
     if "varieties" in docs_profile:
         sections.append(("Varieties", _variety_section(lf, schema, docs_profile)))
     if reject_html:

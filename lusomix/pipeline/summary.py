@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+_SPANS_SHOWN = 5  # damaged spans printed per file; stats.json has them all
+
 
 def _scan(folder: Path) -> pl.LazyFrame | None:
     files = sorted(folder.glob("part-*.parquet"))
@@ -39,7 +41,9 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
         "input_bytes": sum(r["bytes"] for r in reports),
         "records_by_type": dict(sorted(records.items())),
         "captures": sum(r["captures"] for r in reports),
-        "damaged_files": [{"file": r["file"], "problem": r["damage"]} for r in reports if r["damage"]],
+        # each damaged span: its byte range, the records whose header was read there, the first problem
+        "damaged_files": [{"file": r["file"], "problem": r["damage"], "spans": r.get("damaged_spans", [])}
+                          for r in reports if r["damage"]],
     }
     docs = _scan(out / "docs")
     kept = docs.select(pl.len()).collect().item() if docs is not None else 0
@@ -83,4 +87,9 @@ def format_summary(summary: dict) -> str:
     lines = [f"  {name:<{width}}  {value}" for name, value in rows]
     for damaged in summary["damaged_files"]:
         lines.append(f"  DAMAGED {damaged['file']}: {damaged['problem']}")
+        spans = damaged.get("spans", [])
+        lines += [f"    bytes {s['start']}-{s['end']}: {s['why']}" + (f" ({s['records']} record(s) damaged)" if s["records"] else "")
+                  for s in spans[:_SPANS_SHOWN]]
+        if len(spans) > _SPANS_SHOWN:
+            lines.append(f"    … {len(spans) - _SPANS_SHOWN} more span(s) in stats.json")
     return "\n".join(lines)

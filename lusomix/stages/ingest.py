@@ -1,31 +1,34 @@
 """Ingest: archive records → HTML documents → main text.
 
-``ArchiveReader`` reads one WARC/ARC file per task (warcio, ARC through ``arc2warc``) and yields a document
+``ArchiveReader`` reads one WARC/ARC file per task (``lusomix.archive.records``) and yields a document
 per capture: HTML pages carry their decoded HTML in ``text``; every other capture (revisit, 404, image,
 decompression bomb, …) is yielded already rejected with its reason, so ``rejected/`` accounts for every
 capture. Records that are not captures (warcinfo, request, metadata) are only counted. ``MainTextExtractor``
 turns HTML into main text with trafilatura, extracting each distinct payload once per task: archives capture
 unchanged pages again and again, and extraction is ~95% of the pass's cost.
 
-A damaged file (truncated gzip, garbage, broken record framing) keeps every record read before the damage
-and is named in a per-task source report, which the run summary collects.
+A damaged span in a file (a bad gzip member, garbage, a cut, a record whose length runs into the next) costs
+only the records it touches: the reader resumes at the next whole record. A capture whose header was read
+but whose bytes are damaged is rejected as ``damaged_record``. Each damaged span (bytes, records, why) goes
+into a per-task source report, which the run summary collects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import json
 import time
 from collections import Counter, OrderedDict
-from datetime import datetime, timezone
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
-from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
+from lusomix.archive.records import DamagedSpan, Record, parse_date, read_archive
 from lusomix.filters import payload, url as urls
 from lusomix.filters.extraction import ExtractionTimeout, extract_main_text
 from lusomix.filters.text import count_words
@@ -33,7 +36,6 @@ from lusomix.stages.config_base import StageConfig
 
 CAPTURE_TYPES = frozenset({"response", "revisit", "resource"})
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/0.9"], verify=True)
-_DRAIN = 1 << 16
 
 
 class IngestConfig(StageConfig):
@@ -56,34 +58,6 @@ def document_id(source_name: str, offset: int) -> str:
     return hashlib.blake2b(f"{source_name}:{offset}".encode(), digest_size=8).hexdigest()
 
 
-def parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    value = value.strip()
-    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            parsed = datetime.strptime(value, fmt)
-        except ValueError:
-            continue
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
-    return None
-
-
-class DamagedRecord(Exception):
-    """The archive ends or breaks inside this record: nothing after it can be trusted."""
-
-
-def _check_framing(record, offset: int) -> None:
-    """warcio reads any line that is not a WARC header as an ARC header line, so garbage bytes come out as
-    an 'ARC response' with a nonsense URL. Every real record has a date; captures have a URL."""
-    headers = record.rec_headers
-    uri = headers.get_header("WARC-Target-URI") or headers.get_header("uri") or ""
-    date = headers.get_header("WARC-Date") or headers.get_header("archive-date")
-    has_url = "://" in uri or uri.startswith(("dns:", "filedesc:", "urn:"))
-    if not parse_date(date) or (record.rec_type in ("response", "revisit", "request") and not has_url):
-        raise DamagedRecord(f"not WARC/ARC data at byte {offset}")
-
-
 class ArchiveReader(PipelineStep):
     """Task ``rank`` reads ``paths[rank]`` and yields one document per capture."""
 
@@ -99,37 +73,36 @@ class ArchiveReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         path = self.paths[rank]
         source_name = path.rstrip("/").rsplit("/", 1)[-1]
-        report = {"file": path, "bytes": 0, "records_by_type": Counter(), "captures": 0, "damage": None}
+        report = {"file": path, "bytes": 0, "records_by_type": Counter(), "captures": 0, "damage": None,
+                  "damaged_spans": []}
         self._broken_headers: list[int] = []
         started = time.time()
         folder = get_datafolder(path.rsplit("/", 1)[0])
         try:
             report["bytes"] = folder.size(source_name)
             with folder.open(source_name, "rb") as stream:
-                records = ArchiveIterator(stream, arc2warc=True, no_record_parse=True)
-                try:
-                    for record in records:
-                        _check_framing(record, records.offset)
-                        rec_type = record.rec_type or "unknown"
-                        report["records_by_type"][rec_type] += 1
-                        self.stat_update(f"records/{rec_type}")
-                        if rec_type not in CAPTURE_TYPES:
-                            continue
-                        report["captures"] += 1
-                        with self.track_time():
-                            # records.offset: where this record starts (get_record_offset() would
-                            # read the record to its end first)
-                            doc = self._capture(record, source_name, records.offset, path)
-                        yield doc
-                except DamagedRecord as err:
-                    report["damage"] = str(err)
-                except Exception as err:  # warcio/zlib/EOF errors: the rest of the file is unreadable
-                    where = getattr(records, "offset", 0)
-                    # warcio quotes the bad bytes: keep one short, printable line
-                    detail = "".join(c if c.isascii() and c.isprintable() else "?" for c in " ".join(str(err).split()))[:80]
-                    report["damage"] = f"unreadable from byte {where}: {type(err).__name__}: {detail}".strip()
+                gzip = stream.read(2) == b"\x1f\x8b" or source_name.endswith(".gz")
+                # the HTTP headers and body of a capture, with room for headers beyond the body cap
+                max_block = self.config.max_body_bytes + (1 << 16)
+                for item in read_archive(stream, report["bytes"], gzip=gzip, max_block_bytes=max_block):
+                    if isinstance(item, DamagedSpan):
+                        report["damaged_spans"].append(dataclasses.asdict(item))
+                        self.stat_update("damaged_spans")
+                        continue
+                    report["records_by_type"][item.rec_type] += 1
+                    self.stat_update(f"records/{item.rec_type}")
+                    if item.rec_type not in CAPTURE_TYPES:
+                        continue
+                    report["captures"] += 1
+                    with self.track_time():
+                        doc = self._capture(item, source_name, path)
+                    yield doc
         except OSError as err:
             report["damage"] = f"cannot open: {err}"
+        spans = report["damaged_spans"]
+        if spans:
+            first = spans[0]
+            report["damage"] = f"{len(spans)} damaged span(s), first at bytes {first['start']}-{first['end']}: {first['why']}"
         if report["damage"] is None and sum(report["records_by_type"].values()) == 0:
             report["damage"] = "empty: no WARC/ARC record"
         if self._broken_headers:  # the file reads on, but a record in it is damaged: name the file too
@@ -141,19 +114,21 @@ class ArchiveReader(PipelineStep):
         report["seconds"] = round(time.time() - started, 3)
         self._write_report(rank, report)
 
-    def _capture(self, record, source_name: str, offset: int, path: str) -> Document:
-        headers = record.rec_headers
-        url = headers.get_header("WARC-Target-URI") or headers.get_header("uri") or ""
+    def _capture(self, record: Record, source_name: str, path: str) -> Document:
+        headers, offset = record.headers, record.offset
+        url = headers.get_header("WARC-Target-URI") or ""
         meta = {
             "url": url,
             "domain": urls.host(url),
             "tld": urls.tld(url),
-            "crawl_date": parse_date(headers.get_header("WARC-Date") or headers.get_header("archive-date")),
+            "crawl_date": parse_date(headers.get_header("WARC-Date")),
             "source_file": path,
             "source_offset": offset,
             "record_type": record.rec_type,
         }
         doc = Document(text="", id=document_id(source_name, offset), metadata=meta)
+        if record.damage:  # its header was read, its bytes are damaged
+            return self._reject(doc, record.damage)
         if record.rec_type == "revisit":
             return self._reject(doc, "revisit")
         if record.rec_type == "resource":  # crawler logs, screenshots: not a server's answer
@@ -161,12 +136,11 @@ class ArchiveReader(PipelineStep):
         if not url.lower().startswith(("http:", "https:")):  # dns: lookups and the like
             return self._reject(doc, "not_html")
 
-        stream = record.raw_stream
+        stream = io.BytesIO(record.block)
         try:
             http = _HTTP.parse(stream)
             status = int(http.get_statuscode())
         except (StatusAndHeadersParserException, ValueError, TypeError, EOFError, UnicodeError):
-            self._drain(stream, offset)
             self._broken_headers.append(offset)
             return self._reject(doc, "bad_http_headers")
         content_type = http.get_header("Content-Type") or ""
@@ -175,12 +149,10 @@ class ArchiveReader(PipelineStep):
             meta["content_language"] = http.get_header("Content-Language")[:64]
         meta["content_type"] = payload.media_type(content_type) or None
         if status != 200:
-            self._drain(stream, offset)
             return self._reject(doc, "http_status")
 
         body = stream.read(self.config.max_body_bytes + 1)
-        self._drain(stream, offset)
-        if len(body) > self.config.max_body_bytes:
+        if record.oversize or len(body) > self.config.max_body_bytes:
             return self._reject(doc, "too_large")
         if "chunked" in (http.get_header("Transfer-Encoding") or "").lower():
             body = payload.dechunk(body)
@@ -198,14 +170,6 @@ class ArchiveReader(PipelineStep):
         meta["payload_digest"] = hashlib.blake2b(body, digest_size=16).hexdigest()
         self.stat_update("captures/html", "html_bytes")
         return doc
-
-    @staticmethod
-    def _drain(stream, offset: int) -> None:
-        """Read the record to its end, so a record cut short by the end of the file is seen as damage."""
-        while stream.read(_DRAIN):
-            pass
-        if getattr(stream, "limit", 0) > 0:
-            raise DamagedRecord(f"truncated inside the record at byte {offset}")
 
     def _reject(self, doc: Document, reason: str) -> Document:
         doc.metadata["reject"] = reason

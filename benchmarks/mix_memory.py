@@ -99,7 +99,8 @@ def _child(step: str, run_dir: Path, out_dir: Path) -> None:
     pa.set_io_thread_count(2)
     import polars as pl
 
-    from lusomix.stages.mix import MixRecipe, build_mix
+    from lusomix.mix.build import build_mix
+    from lusomix.mix.recipe import MixRecipe
 
     recipe = MixRecipe(name="bench", rehydrate=True, shard_target_bytes=64 * 2**20, seed=1)
     start = time.perf_counter()
@@ -116,8 +117,8 @@ def _child(step: str, run_dir: Path, out_dir: Path) -> None:
                 rows += batch.num_rows
         result = {"rows_read": rows}
     else:  # the naive in-memory mix: same selection and weights, texts all loaded at once
-        from lusomix.stages.mix import plan_mix
-        from lusomix.stages.mix_hash import id_hash64
+        from lusomix.mix.build import plan_mix
+        from lusomix.mix.hashing import id_hash64
         from lusomix.stages.schema import MIX_SCHEMA
 
         plan = plan_mix(run_dir, recipe)

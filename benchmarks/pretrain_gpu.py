@@ -90,8 +90,10 @@ def main() -> None:
         device_name = torch.cuda.get_device_name(0)
         peak = peak_flops(device_name, args.peak_tflops)
 
-    from lusomix.stages.pretrain import PretrainConfig, build_model, run_pretrain
-    from lusomix.stages.pretrain_data import load_tokenizer
+    from lusomix.pretrain.config import PretrainConfig
+    from lusomix.pretrain.loop import run_pretrain
+    from lusomix.pretrain.model import build_model
+    from lusomix.pretrain.data import load_tokenizer
 
     cpus = max(1, ((os.cpu_count() or 2) - 2) // args.gpus)
     config = PretrainConfig.model_validate({

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lusomix.stages import pretrain_data as pdata  # noqa: E402
+from lusomix.pretrain import data as pdata  # noqa: E402
 from lusomix.stages.schema import MIX_SCHEMA  # noqa: E402
 
 SHARED_DOCS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "variety" / "docs"

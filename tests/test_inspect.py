@@ -14,7 +14,8 @@ import pytest
 from lusomix.pipeline.cli import main
 from lusomix.errors import UsageError
 from lusomix.pipeline.inspect import profile, resolve
-from lusomix.stages.mix import MixRecipe, build_mix
+from lusomix.mix.build import build_mix
+from lusomix.mix.recipe import MixRecipe
 from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
 
 VARIETIES = ["pt_PT", "pt_BR", "pt_PT", "unknown", None, "pt_PT", "pt_BR"]

@@ -14,14 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from lusomix.stages.mix import (
-    MixInputError,
-    MixRecipe,
-    build_mix,
-    file_sha256,
-    plan_mix,
-)
-from lusomix.stages.mix_hash import _SALT_DRAW, id_hash64, repeat_key, repeats_for
+from lusomix.mix.build import build_mix, file_sha256, plan_mix
+from lusomix.mix.recipe import MixInputError, MixRecipe
+from lusomix.mix.hashing import _SALT_DRAW, id_hash64, repeat_key, repeats_for
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, MIX_SCHEMA
 
 VARIETY_CYCLE = ["pt_PT", "pt_BR", "unknown", "pt_PT", None]  # None: variety not decided → "unknown"

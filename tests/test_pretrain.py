@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lusomix.errors import UsageError
-from lusomix.stages import pretrain_data as pdata
+from lusomix.pretrain import data as pdata
 from lusomix.stages.schema import MIX_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,7 +234,7 @@ def test_read_mix_errors_are_one_line(tmp_path, mix_dir):
 
 
 def test_sample_configs_load():
-    from lusomix.stages.pretrain import load_pretrain_config
+    from lusomix.pretrain.config import load_pretrain_config
 
     tiny = load_pretrain_config(TINY_CONFIG)
     assert tiny.model.checkpoint is None and tiny.data.context_length == 128 and tiny.distributed.workers == 2
@@ -250,7 +250,7 @@ def test_sample_configs_load():
     ("distributed: [1, 2\n", r"not a readable YAML file"),
 ])
 def test_config_errors_name_the_key(tmp_path, text, message):
-    from lusomix.stages.pretrain import load_pretrain_config
+    from lusomix.pretrain.config import load_pretrain_config
 
     path = tmp_path / "bad.yaml"
     path.write_text(text)
@@ -260,7 +260,8 @@ def test_config_errors_name_the_key(tmp_path, text, message):
 
 
 def test_bad_inputs_are_usage_errors_before_anything_runs(tmp_path, mix_dir):
-    from lusomix.stages.pretrain import PretrainConfig, run_pretrain
+    from lusomix.pretrain.config import PretrainConfig
+    from lusomix.pretrain.loop import run_pretrain
 
     config = PretrainConfig.model_validate({"model": {"checkpoint": str(tmp_path / "no-such-model")}})
     with pytest.raises(UsageError, match="model.checkpoint not found: .*no-such-model"):
@@ -272,8 +273,9 @@ def test_bad_inputs_are_usage_errors_before_anything_runs(tmp_path, mix_dir):
 
 def test_a_mix_too_small_for_the_workers_trains_with_fewer_or_is_skipped(tmp_path, mix_dir, corpus):
     from lusomix.errors import PassSkipped
-    from lusomix.stages.pretrain import PretrainConfig, run_pretrain
-    from lusomix.stages.pretrain_data import read_mix, usable_workers
+    from lusomix.pretrain.config import PretrainConfig
+    from lusomix.pretrain.loop import run_pretrain
+    from lusomix.pretrain.data import read_mix, usable_workers
 
     mix = read_mix(mix_dir)  # 300 rows in 3 shards
     assert usable_workers(mix, [], 2) == 2
@@ -296,7 +298,8 @@ def test_a_mix_too_small_for_the_workers_trains_with_fewer_or_is_skipped(tmp_pat
 
 def test_continued_pretraining_loads_a_local_checkpoint_and_extends_its_context(tmp_path, tokenizer):
     import torch
-    from lusomix.stages.pretrain import PretrainConfig, build_model
+    from lusomix.pretrain.config import PretrainConfig
+    from lusomix.pretrain.model import build_model
 
     small = {"hidden_size": 64, "num_layers": 1, "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 128}
     base = build_model(PretrainConfig.model_validate({"model": small, "data": {"context_length": 64}}), tokenizer)
@@ -314,7 +317,7 @@ def test_continued_pretraining_loads_a_local_checkpoint_and_extends_its_context(
 
 
 def test_cli_reports_a_missing_config(tmp_path):
-    from lusomix.pipeline.cli_pretrain import register
+    from lusomix.pretrain.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
@@ -324,7 +327,7 @@ def test_cli_reports_a_missing_config(tmp_path):
 
 
 def test_lr_schedule_warms_up_then_decays_to_the_floor():
-    from lusomix.stages.pretrain import lr_factor
+    from lusomix.pretrain.loop import lr_factor
 
     factors = [lr_factor(s, warmup=4, decay=20, min_ratio=0.1) for s in range(30)]
     assert factors[:5] == sorted(factors[:5]) and max(factors) == pytest.approx(1.0)
@@ -341,7 +344,8 @@ def read_metrics(out: Path) -> list[dict]:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
-    from lusomix.stages.pretrain import load_pretrain_config, run_pretrain
+    from lusomix.pretrain.config import load_pretrain_config
+    from lusomix.pretrain.loop import run_pretrain
 
     config = load_pretrain_config(TINY_CONFIG)
     out = tmp_path / "run"
@@ -366,7 +370,7 @@ def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
     assert (out / "model" / "config.json").is_file()
 
     # the second run goes through the command line, as a user would continue it
-    from lusomix.pipeline.cli_pretrain import register
+    from lusomix.pretrain.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
@@ -386,7 +390,7 @@ def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
 def test_a_failed_training_is_one_line_and_exit_1_whichever_command_ran_it(tmp_path, mix_dir, monkeypatch, capsys):
     import shutil
 
-    import lusomix.stages.pretrain as pretrain
+    from lusomix.pretrain import loop as pretrain
     from lusomix.errors import PassFailed
     from lusomix.pipeline.cli import main
 
@@ -411,10 +415,10 @@ def test_pretraining_without_the_train_extra_says_so_in_one_line(monkeypatch, tm
 
     from lusomix.pipeline.cli import main
 
-    import lusomix.stages
+    import lusomix.pretrain
 
-    monkeypatch.delitem(sys.modules, "lusomix.stages.pretrain", raising=False)
-    monkeypatch.delattr(lusomix.stages, "pretrain", raising=False)
+    monkeypatch.delitem(sys.modules, "lusomix.pretrain.loop", raising=False)
+    monkeypatch.delattr(lusomix.pretrain, "loop", raising=False)
     monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
     samples = Path(__file__).resolve().parents[1] / "data_samples"
     assert main(["pretrain", str(samples / "pretrain-tiny.yaml"), "--mix", str(tmp_path)]) == 2

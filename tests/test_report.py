@@ -17,7 +17,8 @@ import pytest
 
 from lusomix.errors import UsageError
 from lusomix.pipeline.report import write_report
-from lusomix.stages.mix import MixRecipe, build_mix
+from lusomix.mix.build import build_mix
+from lusomix.mix.recipe import MixRecipe
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, REJECTED_SCHEMA
 
 SCRIPT_TITLE = "<script>alert(1)</script>"

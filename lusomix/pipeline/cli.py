@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_modules() -> list:
     import importlib
 
-    names = ["lusomix.variety.cli", "lusomix.pipeline.cli_analysis", "lusomix.pipeline.cli_pretrain"]
+    names = ["lusomix.variety.cli", "lusomix.pipeline.cli_analysis", "lusomix.pretrain.cli"]
     found = []
     for name in names:
         try:

@@ -12,12 +12,12 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
+from lusomix.config_base import StageConfig, read_yaml_mapping, validate
 from lusomix.stages.identify import LanguageConfig
 from lusomix.stages.dedup import DedupConfig
 from lusomix.stages.ingest import IngestConfig
-from lusomix.stages.mix import MixRecipe
-from lusomix.stages.output_dir import check_output_name
+from lusomix.mix.recipe import MixRecipe
+from lusomix.run_folder import check_output_name
 from lusomix.stages.quality import QualityConfig
 from lusomix.stages.variety import VarietyConfig
 

@@ -21,7 +21,7 @@ from datatrove.io import get_datafolder
 from loguru import logger
 
 from lusomix.errors import PassFailed, UsageError
-from lusomix.stages.ray_address import check_reachable
+from lusomix.ray_address import check_reachable
 
 
 def terminal_log_level() -> str:

@@ -7,7 +7,6 @@ memory stays at the size of the answers. The report reuses :func:`profile` for i
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from lusomix.errors import UsageError
+from lusomix.run_folder import Manifest, RunFolder
 
 VARIETY_NAMES = {"pt_PT": "pt_PT (European)", "pt_BR": "pt_BR (Brazilian)", "unknown": "unknown"}
 QUANTILES = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
@@ -46,14 +46,10 @@ def resolve(path: Path | str) -> Table:
         if path.suffix != ".parquet":
             raise UsageError(f"{path}: not a Parquet file")
         files = [path]
-    elif (path / "manifest.json").exists():
-        try:
-            shards = json.loads((path / "manifest.json").read_text())["shards"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path / 'manifest.json'}: not a mix manifest ({exc})") from None
-        files = [path / s["path"] for s in shards]
-    elif (path / "docs").is_dir():
-        return resolve(path / "docs")
+    elif Manifest.exists(path):
+        files = Manifest.read(path).shard_paths(path)
+    elif RunFolder(path).docs.is_dir():
+        return resolve(RunFolder(path).docs)
     else:
         files = sorted(path.glob("*.parquet"))
     if not files:
@@ -62,7 +58,7 @@ def resolve(path: Path | str) -> Table:
     if not readable:
         raise UsageError(f"{damaged[0][0]}: unreadable Parquet ({damaged[0][1]})")
     names = pl.read_parquet_schema(readable[0]).keys()
-    if path.is_dir() and (path / "manifest.json").exists():
+    if path.is_dir() and Manifest.exists(path):
         kind = "mix"
     else:
         kind = ("rejected" if "reason" in names else "docs" if "quality_flags" in names

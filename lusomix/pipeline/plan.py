@@ -24,8 +24,10 @@ from lusomix.pipeline.summary import build_summary
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
-from lusomix.stages.mix import build_mix
-from lusomix.stages.output_dir import prepare_output_dir
+from lusomix.mix.build import build_mix
+from lusomix.pretrain import training_loop
+from lusomix.pretrain.config import load_pretrain_config
+from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, write_json_atomic
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import ExtractWriter
@@ -67,7 +69,7 @@ def _executor_args(config: RunConfig) -> dict:
 
 def run_extract(config: RunConfig) -> dict:
     out = Path(config.output)
-    logging_dir = out / "logs" / "extract"
+    logging_dir = RunFolder(out).logs("extract")
     files = expand_inputs(config.input)
     identity = json.loads(json.dumps(_extract_identity(config, files)))  # as it reads back (tuples → lists)
     marker = logging_dir / "run.json"
@@ -81,15 +83,15 @@ def run_extract(config: RunConfig) -> dict:
             )
     else:
         logging_dir.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps(identity, indent=1))
+        write_json_atomic(marker, identity, indent=1)
     started = time.time()
     run_tasks("extract", extract_steps(config, files, str(out), str(logging_dir)), len(files), str(logging_dir), **_executor_args(config))
     return build_summary(out, logging_dir, wall_s=time.time() - started, extra={"executor": config.executor.kind})
 
 
 def _require_docs(out: Path) -> Path:
-    docs = out / "docs"
-    if not list(docs.glob("part-*.parquet")):
+    docs = RunFolder(out).docs
+    if not parts(docs):
         raise UsageError(f"{docs} holds no documents: run the extract pass first (--passes extract)")
     return docs
 
@@ -97,19 +99,20 @@ def _require_docs(out: Path) -> Path:
 def run_dedup(config: RunConfig) -> dict:
     """Band-partitioned grouping tasks (one per LSH band, one for exact duplicates), then the clusters."""
     out = Path(config.output)
-    docs, dedup = _require_docs(out), out / "dedup"
+    docs, run = _require_docs(out), RunFolder(out)
+    dedup = run.dedup
     # The grouping tasks skip units whose edges are current (they fingerprint docs/ and the parameters),
     # so datatrove's completion markers are not used: after new documents, stale units must run again.
     run_tasks(
         "dedup", [BandGrouper(str(docs), str(dedup), config.dedup)], units(config.dedup),
-        str(out / "logs" / "dedup"), resume=False, **_executor_args(config),
+        str(run.logs("dedup")), resume=False, **_executor_args(config),
     )
     rules = config.quality.thresholds()
     run_tasks(
-        "clusters", [ClusterBuilder(str(docs), str(dedup), str(dedup / "clusters.parquet"), config.dedup, rules)], 1,
-        str(out / "logs" / "clusters"), resume=False, kind="local", workers=1,
+        "clusters", [ClusterBuilder(str(docs), str(dedup), str(run.clusters), config.dedup, rules)], 1,
+        str(run.logs("clusters")), resume=False, kind="local", workers=1,
     )
-    clusters = pl.read_parquet(dedup / "clusters.parquet")
+    clusters = pl.read_parquet(run.clusters)
     return {
         "documents": clusters.height,
         "clusters": clusters["cluster_id"].n_unique(),
@@ -124,7 +127,7 @@ def run_mixes(config: RunConfig) -> dict:
     rules = config.quality.thresholds()
     results = {}
     for recipe in config.mixes:
-        manifest = build_mix(out, recipe, out / "mixes" / recipe.name, quality_rules=rules)
+        manifest = build_mix(out, recipe, RunFolder(out).mix(recipe.name), quality_rules=rules)
         results[recipe.name] = {"totals": manifest["totals"], "by_variety": manifest["by_variety"],
                                 "shards": len(manifest["shards"]), "warnings": manifest["warnings"]}
     return results
@@ -136,32 +139,21 @@ def run_report(config: RunConfig) -> str:
     return str(write_report(Path(config.output), thresholds_from_rules(config.quality.thresholds())))
 
 
-def pretraining():
-    """The pretraining module (torch, transformers, Ray Train): a one-line error when the ``train`` extra
-    is not installed (a plain ``pip install lusomix`` runs every other pass)."""
-    try:
-        from lusomix.stages import pretrain
-    except ModuleNotFoundError as err:
-        if (err.name or "").split(".")[0] in ("torch", "transformers", "tokenizers", "ray", "matplotlib"):
-            raise UsageError(f"pretraining needs the train extra ({err.name} is not installed): "
-                             "pip install 'lusomix[train]'") from None
-        raise
-    return pretrain
 
 
 def run_pretrain_pass(config: RunConfig) -> dict:
-    pretrain = pretraining()
+    loop = training_loop()
 
     if config.pretrain is None:
         raise UsageError("the config has no 'pretrain' section (config, mix): nothing to train")
-    out = Path(config.output)
-    mix = out / "mixes" / config.pretrain.mix
-    if not (mix / "manifest.json").is_file():
-        raise UsageError(f"{mix} has no manifest.json: run the mix pass first (--passes mix)")
-    target = Path(config.pretrain.output) if config.pretrain.output else out / "pretrain" / config.pretrain.mix
+    run = RunFolder(Path(config.output))
+    mix = run.mix(config.pretrain.mix)
+    if not Manifest.exists(mix):
+        raise UsageError(f"{mix} has no {Manifest.FILE}: run the mix pass first (--passes mix)")
+    target = Path(config.pretrain.output) if config.pretrain.output else run.pretrain(config.pretrain.mix)
     try:
-        summary = pretrain.run_pretrain(
-            pretrain.load_pretrain_config(config.pretrain.config), mix, target,
+        summary = loop.run_pretrain(
+            load_pretrain_config(config.pretrain.config), mix, target,
             max_steps=config.pretrain.max_steps, ray_address=config.executor.ray_address,
         )
     except PassSkipped as why:  # a mix with no training text: nothing to train, the run goes on
@@ -184,7 +176,7 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
     as each pass ends, so its summary is shown even if a later pass fails."""
     chosen = [p for p in PASSES if p in (stages or default_passes(config))]
     out = prepare_output_dir(config.output)
-    stats_path = out / "stats.json"
+    stats_path = RunFolder(out).stats
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     runners = {"extract": run_extract, "dedup": run_dedup, "mix": run_mixes, "report": run_report, "pretrain": run_pretrain_pass}
     results: dict = {}
@@ -195,9 +187,7 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
         else:
             stats[name] = results[name]
         out.mkdir(parents=True, exist_ok=True)
-        tmp = stats_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(stats, indent=1, ensure_ascii=False, default=str))
-        tmp.replace(stats_path)
+        write_json_atomic(stats_path, stats, indent=1)
         if on_pass is not None:
             on_pass(name, results[name])
     return results

@@ -13,7 +13,6 @@ import base64
 import html
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 
 from lusomix.errors import UsageError
 from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, profile, sample_rows
-from lusomix.stages.output_dir import prepare_output_dir
+from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, write_text_atomic
 
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
 NON_SIGNALS = {"source_offset", "n_words", "lang_score", "p_pt_PT", "p_pt_PT_text", "text_hash", "minhash_bands"}
@@ -192,8 +191,13 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _mixes(run_dir: Path) -> list[dict]:
-    manifests = (_read_json(p) for p in sorted((run_dir / "mixes").glob("*/manifest.json")))
-    return [m for m in manifests if m and "totals" in m]
+    found = []
+    for path in sorted(RunFolder(run_dir).mixes.glob(f"*/{Manifest.FILE}")):
+        try:
+            found.append(Manifest.read(path.parent).to_dict())
+        except UsageError as err:  # one bad mix does not hide the rest of the report
+            print(f"lusomix: warning: {err}; left out of the report", file=sys.stderr)
+    return [m for m in found if m["totals"]]
 
 
 def _records_total(stats: dict) -> int | None:
@@ -292,7 +296,7 @@ def _damaged_input_section(stats: dict) -> str:
 
 def _parts(folder: Path, kind: str) -> Table:
     """The folder's Parquet parts, damaged ones set aside (the report names them and uses the rest)."""
-    readable, damaged = check_footers(sorted(folder.glob("*.parquet")))
+    readable, damaged = check_footers(parts(folder))
     return Table(folder, kind, readable, tuple(damaged))
 
 
@@ -360,7 +364,8 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such run folder")
-    docs, rejected = _parts(run_dir / "docs", "docs"), _parts(run_dir / "rejected", "rejected")
+    run = RunFolder(run_dir)
+    docs, rejected = _parts(run.docs, "docs"), _parts(run.rejected, "rejected")
     damaged = [*docs.damaged, *rejected.damaged]
     if not docs.files and not rejected.files:
         if damaged:
@@ -369,9 +374,9 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     for path, why in damaged:
         print(f"lusomix: warning: {path} is unreadable, left out of the report ({why})", file=sys.stderr)
     docs_files = docs.files
-    stats = _read_json(run_dir / "stats.json") or {}
+    stats = _read_json(run.stats) or {}
     mixes = _mixes(run_dir)
-    clusters_path = run_dir / "dedup" / "clusters.parquet"
+    clusters_path = run.clusters
     reject_html, rejected_extracted = _reject_section(rejected, stats)
     docs_profile, clean, deduped = {"rows": 0}, 0, None
     if docs_files:
@@ -409,8 +414,6 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f"<title>lusomix report — {esc(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>"
             f"<h1>lusomix run report</h1><p class=note>{esc(run_dir.resolve())}</p><p>{nav}</p>{body}</body></html>")
-    out = prepare_output_dir(run_dir / "report") / "index.html"
-    tmp = out.with_name("index.html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    out = prepare_output_dir(RunFolder(run_dir).report) / "index.html"
+    write_text_atomic(out, page)
     return out

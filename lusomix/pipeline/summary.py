@@ -12,11 +12,13 @@ from pathlib import Path
 
 import polars as pl
 
+from lusomix.run_folder import RunFolder, parts
+
 _SPANS_SHOWN = 5  # damaged spans printed per file; stats.json has them all
 
 
 def _scan(folder: Path) -> pl.LazyFrame | None:
-    files = sorted(folder.glob("part-*.parquet"))
+    files = parts(folder)
     return pl.scan_parquet(files) if files else None
 
 
@@ -45,7 +47,7 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
         "damaged_files": [{"file": r["file"], "problem": r["damage"], "spans": r.get("damaged_spans", [])}
                           for r in reports if r["damage"]],
     }
-    docs = _scan(out / "docs")
+    docs = _scan(RunFolder(out).docs)
     kept = docs.select(pl.len()).collect().item() if docs is not None else 0
     summary["kept"] = kept
     summary["kept_words"] = docs.select(pl.col("n_words").sum()).collect().item() if docs is not None else 0
@@ -55,7 +57,7 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
             (row["variety"] or "unassigned"): {"docs": row["len"], "share": round(row["len"] / kept, 4)}
             for row in shares.sort("variety", nulls_last=True).iter_rows(named=True)
         }
-    rejected = _scan(out / "rejected")
+    rejected = _scan(RunFolder(out).rejected)
     reasons = rejected.group_by("reason").len().collect() if rejected is not None else None
     summary["rejected_by_reason"] = (
         {row["reason"]: row["len"] for row in reasons.sort("reason").iter_rows(named=True)} if reasons is not None else {}

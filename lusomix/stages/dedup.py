@@ -47,7 +47,8 @@ from lusomix.filters.minhash import MinHasher, lsh_params
 from lusomix.filters.quality import flags_expr
 from lusomix.filters.text import text_hash
 from lusomix.errors import UsageError
-from lusomix.stages.config_base import StageConfig
+from lusomix.config_base import StageConfig
+from lusomix.run_folder import atomic_path, parts, write_json_atomic
 from lusomix.stages.schema import CLUSTERS_SCHEMA
 
 # Which document a cluster keeps: criteria applied in order, the smallest id breaking the last tie.
@@ -140,9 +141,9 @@ class MinHashSigner(PipelineStep):
 
 
 def docs_files(docs_dir: str | os.PathLike) -> list[Path]:
-    files = sorted(Path(docs_dir).glob("*.parquet"))
+    files = parts(docs_dir)
     if not files:
-        raise DedupInputError(f"no documents to deduplicate: {docs_dir} has no .parquet files")
+        raise DedupInputError(f"no documents to deduplicate: {docs_dir} has no part-*.parquet files")
     return files
 
 
@@ -210,9 +211,8 @@ def _edge_fingerprint(path: Path) -> str | None:
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def _star_edges(groups: pl.DataFrame) -> pl.DataFrame:
@@ -380,11 +380,9 @@ def write_index(corpus: Corpus, dedup_dir: Path, config: DedupConfig) -> None:
     """``dedup/index.parquet``: ids and hashes of this run's documents and of the previous index (so a
     chain of runs accumulates), with ``index.json`` naming the MinHash parameters they were made with."""
     columns = ("id", "minhash_bands", "text_hash")
-    tmp = dedup_dir / f".{INDEX}.tmp"
-    corpus.scan(*columns).select(columns).sink_parquet(tmp, compression="zstd")
-    os.replace(tmp, dedup_dir / INDEX)
-    (dedup_dir / f".{INDEX_PARAMS}.tmp").write_text(json.dumps(_params(config), indent=1))
-    os.replace(dedup_dir / f".{INDEX_PARAMS}.tmp", dedup_dir / INDEX_PARAMS)
+    with atomic_path(dedup_dir / INDEX) as tmp:
+        corpus.scan(*columns).select(columns).sink_parquet(tmp, compression="zstd")
+    write_json_atomic(dedup_dir / INDEX_PARAMS, _params(config), indent=1)
 
 
 def run_dedup_local(docs_dir: str | os.PathLike, dedup_dir: str | os.PathLike, config: DedupConfig) -> Path:

@@ -10,7 +10,7 @@ from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 
 from lusomix.filters.langid import LanguageIdentifier
-from lusomix.stages.config_base import StageConfig
+from lusomix.config_base import StageConfig
 
 
 class LanguageConfig(StageConfig):

@@ -32,7 +32,8 @@ from lusomix.archive.records import DamagedSpan, Record, parse_date, read_archiv
 from lusomix.filters import payload, url as urls
 from lusomix.filters.extraction import ExtractionTimeout, extract_main_text
 from lusomix.filters.text import count_words
-from lusomix.stages.config_base import StageConfig
+from lusomix.run_folder import temporary_name
+from lusomix.config_base import StageConfig
 
 CAPTURE_TYPES = frozenset({"response", "revisit", "resource"})
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/0.9"], verify=True)
@@ -178,7 +179,7 @@ class ArchiveReader(PipelineStep):
 
     def _write_report(self, rank: int, report: dict) -> None:
         folder = get_datafolder(self.reports_dir)
-        tmp = f"{rank:05d}.json.tmp"
+        tmp = temporary_name(f"{rank:05d}.json")
         with folder.open(tmp, "w") as f:
             json.dump(report, f, sort_keys=True)
         folder.mv(tmp, f"{rank:05d}.json")

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from lusomix.filters.pii import DEFAULT_REPLACEMENTS, mask_pii
 from lusomix.filters.quality import DEFAULT_PRESET, RULE_SIGNALS, Rule, compute_signals, flags_for, thresholds
-from lusomix.stages.config_base import StageConfig
+from lusomix.config_base import StageConfig
 
 PIIKind = Literal["email", "phone", "ip"]
 

@@ -12,7 +12,7 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from pydantic import field_validator, model_validator
 
-from lusomix.stages.config_base import StageConfig
+from lusomix.config_base import StageConfig
 from lusomix.variety import model as vm
 
 

@@ -7,12 +7,15 @@ complete: a reader never sees half a file, and a rerun of a killed task simply w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 
+from lusomix.run_folder import RunFolder, part_name, temporary_name
 from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
 
 ROW_GROUP = 1000
@@ -31,7 +34,7 @@ def _row(doc: Document, schema: pa.Schema) -> dict:
 class _PartWriter:
     def __init__(self, folder, name: str, schema: pa.Schema):
         self.folder, self.name, self.schema = folder, name, schema
-        self.tmp = f"{name}.tmp"
+        self.tmp = temporary_name(name)
         self.handle = folder.open(self.tmp, "wb")
         self.writer = pq.ParquetWriter(self.handle, schema, compression="zstd")
         self.rows: list[dict] = []
@@ -69,9 +72,9 @@ class ExtractWriter(PipelineStep):
         self.output_dir = output_dir
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        name = f"part-{rank:05d}.parquet"
-        docs = _PartWriter(get_datafolder(f"{self.output_dir}/docs"), name, DOCS_SCHEMA)
-        rejected = _PartWriter(get_datafolder(f"{self.output_dir}/rejected"), name, REJECTED_SCHEMA)
+        run, name = RunFolder(Path(self.output_dir)), part_name(rank)
+        docs = _PartWriter(get_datafolder(str(run.docs)), name, DOCS_SCHEMA)
+        rejected = _PartWriter(get_datafolder(str(run.rejected)), name, REJECTED_SCHEMA)
         try:
             for doc in data:
                 with self.track_time():

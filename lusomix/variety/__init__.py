@@ -2,10 +2,12 @@
 
 ``text`` (the form the model reads), ``evidence`` (URL and page metadata), ``model`` (fastText +
 calibration + the page rule), ``corpus`` / ``training`` / ``evaluation`` (the recipe and its held-out
-figures), ``cli`` (`lusomix variety`). The labels are declared here, once.
+figures), ``cli`` (`lusomix variety`). The labels are the run folder's (declared once, in
+``lusomix.run_folder``).
 """
 
-PT_PT, PT_BR, UNKNOWN = "pt_PT", "pt_BR", "unknown"
-LABELS = (PT_PT, PT_BR)
-VARIETIES = (PT_PT, PT_BR, UNKNOWN)
+from lusomix.run_folder import LABELS, PT_BR, PT_PT, UNKNOWN, VARIETIES
+
+__all__ = ["FASTTEXT_LABEL", "LABELS", "PT_BR", "PT_PT", "UNKNOWN", "VARIETIES"]
+
 FASTTEXT_LABEL = {PT_PT: "__label__pt_PT", PT_BR: "__label__pt_BR"}

@@ -23,6 +23,7 @@ from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model
                                                      set_state_dict)
 
 from lusomix.errors import UsageError
+from lusomix.run_folder import atomic_path, write_text_atomic
 
 STEP_DIR = re.compile(r"step-(\d{6,})")
 STATE_FILE = "trainer_state.json"
@@ -118,9 +119,7 @@ def trim_metrics(path: Path, step: int) -> None:
     if not path.is_file():
         return
     lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
-    tmp.replace(path)
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def export_hf(model, tokenizer, out_dir: Path, rank: int) -> None:
@@ -128,10 +127,7 @@ def export_hf(model, tokenizer, out_dir: Path, rank: int) -> None:
     full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     if rank == 0:
         hf_model = getattr(model, "module", model)  # DDP wraps, FSDP2 does not
-        tmp = out_dir.with_name(out_dir.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        hf_model.save_pretrained(tmp, state_dict=full)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(out_dir, ignore_errors=True)
-        tmp.rename(out_dir)
+        with atomic_path(out_dir) as tmp:
+            hf_model.save_pretrained(tmp, state_dict=full)
+            tokenizer.save_pretrained(tmp)
     dist.barrier()

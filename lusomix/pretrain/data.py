@@ -27,8 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lusomix.errors import UsageError
+from lusomix.run_folder import LABELS, Manifest, atomic_path
 
-VARIETIES = ("pt_PT", "pt_BR")
+VARIETIES = LABELS  # a validation slice per variety a text can be
 IGNORE_INDEX = -100  # label of padding positions: cross-entropy skips them
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
@@ -59,22 +60,17 @@ class ReadUnit:
 
 def read_mix(mix_dir: Path) -> Mix:
     """Read and check a mix's manifest.json (see the mix contract); every listed shard must exist."""
-    manifest_path = Path(mix_dir) / "manifest.json"
-    if not manifest_path.is_file():
-        raise UsageError(f"no mix at {mix_dir}: {manifest_path.name} not found")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        entries = manifest["shards"]
-        shards = tuple(MixShard(manifest_path.parent / e["path"], int(e["rows"])) for e in entries)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"{manifest_path}: not a mix manifest ({type(exc).__name__}: {exc})") from None
+    manifest = Manifest.read(mix_dir)
+    manifest_path = Manifest.path(mix_dir)
+    entries = manifest.shards
+    shards = tuple(MixShard(path, e["rows"]) for path, e in zip(manifest.shard_paths(mix_dir), entries))
     missing = [str(s.path) for s in shards if not s.path.is_file()]
     if missing:
         raise UsageError(f"{manifest_path}: shard file missing: {missing[0]}")
     # a mix without rows is read as such: an empty selection is a data outcome (run_pretrain skips it)
     listing = json.dumps([[e["path"], e["rows"], e.get("sha256")] for e in entries], sort_keys=True)
     fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
-    return Mix(Path(mix_dir), str(manifest.get("name", Path(mix_dir).name)), shards, fingerprint)
+    return Mix(Path(mix_dir), manifest.name, shards, fingerprint)
 
 
 def assign_units(mix: Mix, rank: int, world_size: int) -> list[ReadUnit]:
@@ -301,9 +297,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: Path):
     bpe.train_from_iterator(texts, trainer=trainer)
     wrapped = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN,
                                       pad_token=PAD_TOKEN)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    wrapped.save_pretrained(tmp)
-    tmp.rename(out_dir)  # a half-written tokenizer must never be picked up by a resumed run
+    with atomic_path(out_dir) as tmp:  # a half-written tokenizer must never be picked up by a resumed run
+        wrapped.save_pretrained(tmp)
     return wrapped
 
 

@@ -1,4 +1,4 @@
-"""The pretraining stage: (continued) pretraining of a Llama-family causal LM on a mix, with Ray Train.
+"""The training loop and its driver: (continued) pretraining of a Llama-family causal LM on a mix, with Ray Train.
 
 `run_pretrain` is the driver: it checks the inputs, holds out the validation slice, prepares the tokenizer,
 and launches `train_worker` on N Ray Train workers (DDP, or FSDP2 for models that do not fit one device).
@@ -13,182 +13,23 @@ import math
 import os
 import random
 import time
-from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from pydantic import Field, field_validator, model_validator
 
 from lusomix.errors import PassFailed, PassSkipped, UsageError
-from lusomix.stages import pretrain_checkpoint as ckpt
-from lusomix.stages.config_base import StageConfig, read_yaml_mapping, validate
-from lusomix.stages.output_dir import prepare_output_dir
-from lusomix.stages.pretrain_summary import summarise
-from lusomix.stages.ray_address import check_reachable
-from lusomix.stages.pretrain_data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units,
-                                          load_tokenizer, mix_texts, read_mix, select_validation, train_tokenizer,
-                                          usable_workers, validation_batch)
-
-
-class ModelConfig(StageConfig):
-    checkpoint: Path | None = None  # local HF checkpoint: continued pretraining; None: built from the values below
-    hidden_size: int = Field(256, gt=0)
-    num_layers: int = Field(4, gt=0)
-    num_heads: int = Field(4, gt=0)
-    num_kv_heads: int = Field(4, gt=0)
-    intermediate_size: int = Field(688, gt=0)
-    rope_theta: float | None = Field(None, gt=0)  # None: 10000 from scratch, the checkpoint's own otherwise
-    rope_scaling: dict[str, Any] | None = None  # HF rope parameters, e.g. {rope_type: linear, factor: 2.0}
-    tie_embeddings: bool = False
-    gradient_checkpointing: bool = False
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
-
-    @field_validator("rope_scaling")
-    @classmethod
-    def _known_rope_type(cls, value):
-        from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
-
-        if value is not None:
-            kind = value.get("rope_type", value.get("type"))
-            if kind not in {"default", *ROPE_INIT_FUNCTIONS}:
-                raise ValueError(f"rope_type must be one of default, {', '.join(ROPE_INIT_FUNCTIONS)}; got {kind}")
-        return value
-
-    @model_validator(mode="after")
-    def _heads_divide(self):
-        if self.checkpoint is None and (self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads):
-            raise ValueError("num_heads must divide hidden_size and num_kv_heads must divide num_heads")
-        return self
-
-
-class TokenizerConfig(StageConfig):
-    path: Path | None = None  # None: the checkpoint's own, or one trained on the mix (saved in OUT/tokenizer/)
-    vocab_size: int = Field(4096, ge=300)
-    train_docs: int = Field(20000, gt=0)  # documents from the start of the mix used to train it
-
-
-class DataConfig(StageConfig):
-    context_length: int = Field(128, ge=8)
-    val_docs_per_variety: int = Field(32, gt=0)
-    read_batch_docs: int = Field(512, gt=0)  # documents tokenized per call: the Rust tokenizer batches them
-
-
-class OptimConfig(StageConfig):
-    lr: float = Field(3e-4, gt=0)
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    warmup_steps: int = Field(100, ge=0)
-    decay_steps: int | None = Field(None, gt=0)  # cosine horizon; None: the run's max_steps
-    weight_decay: float = Field(0.1, ge=0)
-    betas: tuple[float, float] = (0.9, 0.95)
-    eps: float = Field(1e-8, gt=0)
-    grad_clip: float = Field(1.0, gt=0)
-
-
-class TrainConfig(StageConfig):
-    max_steps: int = Field(1000, gt=0)
-    micro_batch_size: int = Field(8, gt=0)
-    grad_accum_steps: int = Field(1, gt=0)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
-    compile: bool = False  # torch.compile each decoder layer (GPU runs)
-    eval_every: int = Field(100, gt=0)
-    checkpoint_every: int = Field(500, gt=0)
-    keep_checkpoints: int = Field(2, gt=0)
-    report_every: int = Field(10, gt=0)  # ray.train.report is a barrier across workers: not every step
-    export_model: bool = True  # the final model in Hugging Face format, OUT/model/
-
-
-class DistributedConfig(StageConfig):
-    workers: int = Field(2, gt=0)
-    use_gpu: bool = False
-    cpus_per_worker: int = Field(1, gt=0)
-    strategy: Literal["ddp", "fsdp"] = "ddp"
-    num_cpus: int | None = Field(None, gt=0)  # CPUs of a local Ray; None: workers * cpus_per_worker
-    max_failures: int = Field(0, ge=0)  # Ray restarts of the worker group; each resumes from our checkpoint
-
-
-class PretrainConfig(StageConfig):
-    seed: int = 1234
-    model: ModelConfig = ModelConfig()
-    tokenizer: TokenizerConfig = TokenizerConfig()
-    data: DataConfig = DataConfig()
-    optim: OptimConfig = OptimConfig()
-    train: TrainConfig = TrainConfig()
-    distributed: DistributedConfig = DistributedConfig()
-
-
-def load_pretrain_config(path: Path | str) -> PretrainConfig:
-    """Read a YAML pretraining config; any mistake is a one-line UsageError naming the key."""
-    return validate(PretrainConfig, read_yaml_mapping(path), str(path))
-
-
-# ---------------------------------------------------------------------------------------------- model
-
-
-def build_model(config: PretrainConfig, tokenizer) -> torch.nn.Module:
-    """A local HF checkpoint (context and RoPE overridden by the config), or a Llama built from the config."""
-    from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
-
-    m, context = config.model, config.data.context_length
-    rope = {k: v for k, v in (m.rope_scaling or {}).items() if k != "type"}
-    if m.rope_scaling:
-        rope["rope_type"] = m.rope_scaling.get("rope_type", m.rope_scaling.get("type"))
-    if m.rope_theta:
-        rope["rope_theta"] = m.rope_theta
-    if m.checkpoint is not None:
-        hf_config = AutoConfig.from_pretrained(m.checkpoint, local_files_only=True)
-        # context extension: the position budget grows, the RoPE change is the config's
-        hf_config.max_position_embeddings = max(context, hf_config.max_position_embeddings)
-        if rope:
-            hf_config.rope_parameters = {**(getattr(hf_config, "rope_parameters", None) or {}), **rope}
-        hf_config.use_cache = False
-        model = AutoModelForCausalLM.from_pretrained(m.checkpoint, config=hf_config, local_files_only=True,
-                                                     dtype=torch.float32, attn_implementation=m.attn_implementation)
-        if len(tokenizer) > model.get_input_embeddings().num_embeddings:
-            model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
-    else:
-        vocab = -(-len(tokenizer) // 64) * 64  # a multiple of 64 keeps the output matmul on fast kernels
-        hf_config = LlamaConfig(
-            vocab_size=vocab, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
-            num_attention_heads=m.num_heads, num_key_value_heads=m.num_kv_heads,
-            intermediate_size=m.intermediate_size, max_position_embeddings=context,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **rope},
-            tie_word_embeddings=m.tie_embeddings, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, use_cache=False)
-        hf_config._attn_implementation = m.attn_implementation
-        model = LlamaForCausalLM(hf_config)
-    if m.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
-    return model
-
-
-def wrap_model(model: torch.nn.Module, config: PretrainConfig, device: torch.device, bf16: bool):
-    """DDP, or FSDP2 (`fully_shard` per decoder layer, then the whole model) for large models."""
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    from torch.nn.parallel import DistributedDataParallel
-
-    layers = model.model.layers
-    if config.train.compile:
-        for layer in layers:
-            layer.compile()  # in place: state_dict keys stay the same, so checkpoints do not care
-    if config.distributed.strategy == "fsdp":
-        # FSDP casts parameters itself (bf16 compute, fp32 master weights and gradient reduction)
-        policy = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if bf16 else None, reduce_dtype=torch.float32)
-        for layer in layers:
-            fully_shard(layer, mp_policy=policy)
-        return fully_shard(model.to(device), mp_policy=policy)
-    return DistributedDataParallel(model.to(device), device_ids=[device.index] if device.type == "cuda" else None)
-
-
-def gradient_sync(model, enabled: bool):
-    """Skip the gradient all-reduce on all but the last micro-batch of an accumulation."""
-    if hasattr(model, "no_sync"):
-        return nullcontext() if enabled else model.no_sync()
-    model.set_requires_gradient_sync(enabled)  # FSDP2
-    return nullcontext()
+from lusomix.pretrain import checkpoint as ckpt
+from lusomix.pretrain.config import PretrainConfig
+from lusomix.pretrain.data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units, load_tokenizer,
+                                   mix_texts, read_mix, select_validation, train_tokenizer, usable_workers,
+                                   validation_batch)
+from lusomix.pretrain.model import build_model, gradient_sync, wrap_model
+from lusomix.pretrain.summary import summarise
+from lusomix.ray_address import check_reachable
+from lusomix.run_folder import prepare_output_dir
 
 
 def lr_factor(step: int, warmup: int, decay: int, min_ratio: float) -> float:

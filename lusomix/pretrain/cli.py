@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from lusomix.errors import PassSkipped, UsageError
+from lusomix.pretrain import training_loop
+from lusomix.pretrain.config import load_pretrain_config
 
 DESCRIPTION = """\
 Train a Llama-family causal language model on a mix (OUT/mixes/NAME/ with manifest.json), with Ray Train:
@@ -40,10 +42,8 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from lusomix.pipeline.plan import pretraining  # torch loads only when used
-
-    pretrain = pretraining()
-    config = pretrain.load_pretrain_config(args.config)
+    loop = training_loop()  # torch loads only when used
+    config = load_pretrain_config(args.config)
     if args.workers is not None:
         if args.workers <= 0:
             raise UsageError(f"--workers must be positive, got {args.workers}")
@@ -51,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
             update={"workers": args.workers})})
     output = args.output or Path(f"pretrain-{args.mix.resolve().name}")
     try:  # a failure is a PassFailed: the CLI prints its one line (cause, logs) and exits 1, as for `run`
-        summary = pretrain.run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
+        summary = loop.run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
     except PassSkipped as why:
         print(f"pretrain: skipped: {why}")
         return 0

@@ -6,8 +6,9 @@ import json
 import statistics
 from pathlib import Path
 
-from lusomix.stages import pretrain_checkpoint as ckpt
-from lusomix.stages.pretrain_data import VARIETIES
+from lusomix.pretrain import checkpoint as ckpt
+from lusomix.run_folder import atomic_path
+from lusomix.pretrain.data import VARIETIES
 
 
 def summarise(out_dir: Path, start_step: int) -> dict:
@@ -45,7 +46,6 @@ def plot_losses(records: list[dict], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return path

@@ -1,6 +1,6 @@
 """Stable hashing, the only source of randomness of a mix: document id hashes, the subsampling draw and
 the shuffle key come from hashes of (seed, id, repeat index), never from RNG state, so the same inputs and
-recipe give the same mix on any machine (see :mod:`lusomix.stages.mix`)."""
+recipe give the same mix on any machine (see :mod:`lusomix.mix.build`)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ read by the pretraining stage). How it is built, with memory bounded whatever th
 1. **Plan** (polars, lazy, the ``text`` column is never read): scan docs/ for the selection columns plus a
    per-file row position, join dedup/clusters.parquet, apply the recipe's selection and weights. Each
    selected document becomes ``floor(w)`` repeats plus one more with probability ``frac(w)``; the draw and
-   the shuffle key come from a stable hash of (seed, id, repeat index) (:mod:`lusomix.stages.mix_hash`),
+   the shuffle key come from a stable hash of (seed, id, repeat index) (:mod:`lusomix.mix.hashing`),
    never from RNG state, so the same inputs and recipe give the same mix on any machine. The plan is
    sorted by shuffle key (= the global order of the mix), cut by the optional token budget, and cut into
    *buckets* of roughly
@@ -30,9 +30,7 @@ word with Llama-family tokenizers; the pretraining stage can recount exactly.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -43,16 +41,15 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 import lusomix
-from lusomix.errors import UsageError
 from lusomix.filters.quality import flags_expr
-from lusomix.stages.config_base import StageConfig
-from lusomix.stages.mix_hash import _SALT_SHUFFLE, id_hash64, repeat_key, repeats_for
+from lusomix.mix.hashing import _SALT_SHUFFLE, id_hash64, repeat_key, repeats_for
+from lusomix.mix.recipe import MixInputError, MixRecipe, selection, weight
+from lusomix.run_folder import VARIETIES, Manifest, RunFolder, parts, temporary_name
 from lusomix.stages.schema import MIX_SCHEMA
 
-VARIETIES = ("pt_PT", "pt_BR", "unknown")
+
 TOKENS_PER_WORD_X10 = 14  # tokens_est = ceil(n_words * 1.4), in integers so sums are exact
 DEFAULT_SHARD_BYTES = 128 * 2**20
 ROW_GROUP_ROWS = 4096
@@ -61,123 +58,8 @@ SCATTER_BATCH_ROWS = 8192
 _EST_BYTES_PER_WORD = 7  # bucket sizing only (UTF-8 Portuguese ≈ 6 bytes/word + space); output unaffected
 
 
-class MixInputError(UsageError, ValueError):
-    """The run folder cannot give this mix (no docs/, no clusters when the recipe needs them). The CLI
-    reports it as a usage error (one line, exit 2). An empty selection is not one: it is an empty mix."""
-
-
-class MixSelect(StageConfig):
-    """Which documents of docs/ enter the mix (all conditions must hold)."""
-
-    require_no_flags: bool = True  # quality_flags empty...
-    allow_flags: list[str] = []  # ...except for these rules, which are tolerated
-    dedup_keep_only: bool = True  # only the document dedup keeps of each cluster
-    langs: list[str] | None = None  # None = any
-    varieties: list[str] | None = None
-    domains_include: list[str] | None = None  # a domain matches itself and its subdomains
-    domains_exclude: list[str] = []
-    crawl_years: tuple[int, int] | None = None  # inclusive
-    min_words: NonNegativeInt = 0
-
-
-class MixRecipe(StageConfig):
-    """One named training mix. Weights multiply: variety × domain × source × rehydration."""
-
-    name: str
-    select: MixSelect = MixSelect()
-    weights: dict[str, NonNegativeFloat] = {"pt_PT": 2.0, "pt_BR": 0.25, "unknown": 0.5}  # absent → 1
-    domain_weights: dict[str, NonNegativeFloat] = {}  # exact docs/domain value → weight
-    source_weights: dict[str, NonNegativeFloat] = {}  # glob on source_file (first match wins) → weight
-    rehydrate: bool = False  # FineWeb-2 weights by cluster_size, on each cluster's kept document
-    token_budget: PositiveInt | None = None  # cut the shuffled mix at this many tokens_est
-    shard_target_bytes: PositiveInt | None = None  # of text; DEFAULT_SHARD_BYTES when neither is set
-    shard_target_tokens: PositiveInt | None = None
-    seed: int = 0
-
-    @field_validator("weights")
-    @classmethod
-    def _variety_keys(cls, weights: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(weights) - {"pt_PT", "pt_BR", "unknown"})
-        if unknown:
-            raise ValueError(f"weights are per variety (pt_PT, pt_BR, unknown), got {', '.join(unknown)}")
-        return weights
-
-    @field_validator("name")
-    @classmethod
-    def _folder_name(cls, name: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
-            raise ValueError(f"mix name {name!r} must be a folder name: letters, digits, '.', '_', '-'")
-        return name
-
-    @model_validator(mode="after")
-    def _one_shard_target(self) -> MixRecipe:
-        if self.shard_target_bytes is not None and self.shard_target_tokens is not None:
-            raise ValueError("set shard_target_bytes or shard_target_tokens, not both")
-        return self
-
-
-# ---- plan --------------------------------------------------------------------------------------------
-
-
-def rehydration_weight(cluster_size: pl.Expr) -> pl.Expr:
-    """FineWeb-2: 1→1, 2–3→N, 4→3, 5–99→5, 100–999→8, ≥1000→1 (huge clusters are boilerplate)."""
-    n = cluster_size.cast(pl.Float64)
-    return (
-        pl.when(n >= 1000).then(1.0).when(n >= 100).then(8.0).when(n >= 5).then(5.0)
-        .when(n == 4).then(3.0).when(n >= 2).then(n).otherwise(1.0)
-    )
-
-
-def _domain_match(domains: list[str]) -> pl.Expr:
-    dom = pl.col("domain")
-    hit = dom.is_in(domains)
-    for d in domains:
-        hit = hit | dom.str.ends_with("." + d)
-    return hit.fill_null(False)
-
-
-def _glob_regex(pattern: str) -> str:
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
-    return "^" + "".join(parts) + "$"
-
-
-def _selection(sel: MixSelect) -> pl.Expr:
-    cond = pl.lit(True)
-    if sel.require_no_flags:
-        flags = pl.col("quality_flags")
-        failing = flags.list.eval(pl.element().is_in(sel.allow_flags).not_()).list.sum()
-        cond &= failing.fill_null(0) == 0
-    if sel.langs is not None:
-        cond &= pl.col("lang").is_in(sel.langs).fill_null(False)
-    if sel.varieties is not None:
-        cond &= pl.col("variety").is_in(sel.varieties)
-    if sel.domains_include is not None:
-        cond &= _domain_match(sel.domains_include)
-    if sel.domains_exclude:
-        cond &= ~_domain_match(sel.domains_exclude)
-    if sel.crawl_years is not None:
-        cond &= pl.col("crawl_date").dt.year().is_between(*sel.crawl_years).fill_null(False)
-    if sel.min_words:
-        cond &= pl.col("n_words").fill_null(0) >= sel.min_words
-    return cond
-
-
-def _weight(recipe: MixRecipe) -> pl.Expr:
-    w = pl.col("variety").replace_strict(recipe.weights, default=1.0, return_dtype=pl.Float64)
-    if recipe.domain_weights:
-        w = w * pl.col("domain").replace_strict(recipe.domain_weights, default=1.0, return_dtype=pl.Float64)
-    if recipe.source_weights:
-        src = pl.lit(1.0)
-        for pattern, value in reversed(recipe.source_weights.items()):  # reversed: first match wins
-            src = pl.when(pl.col("source_file").str.contains(_glob_regex(pattern))).then(value).otherwise(src)
-        w = w * src
-    if recipe.rehydrate:
-        w = w * pl.when(pl.col("keep")).then(rehydration_weight(pl.col("cluster_size"))).otherwise(1.0)
-    return w
-
-
 def docs_files(run_dir: Path) -> list[Path]:
-    files = sorted((Path(run_dir) / "docs").glob("part-*.parquet"))
+    files = parts(RunFolder(Path(run_dir)).docs)
     if not files:
         raise MixInputError(f"no documents: {Path(run_dir) / 'docs'} has no part-*.parquet (run the extract pass)")
     return files
@@ -194,7 +76,7 @@ def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, 
     lf = lf.with_columns(pl.col("variety").fill_null("unknown"))
     if quality_rules is not None:  # the run's current thresholds, re-applied to the stored signals
         lf = lf.with_columns(flags_expr(quality_rules))
-    clusters = Path(run_dir) / "dedup" / "clusters.parquet"
+    clusters = RunFolder(Path(run_dir)).clusters
     if clusters.exists():
         # a document the dedup pass does not list is a cluster of one, kept
         lf = lf.join(pl.scan_parquet(clusters).select("id", "cluster_size", "keep"), on="id", how="left")
@@ -206,13 +88,13 @@ def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, 
         )
     if recipe.select.dedup_keep_only:
         lf = lf.filter(pl.col("keep"))
-    lf = lf.filter(_selection(recipe.select)).select(
+    lf = lf.filter(selection(recipe.select)).select(
         "id",
         "variety",
         pl.col("n_words").fill_null(0).cast(pl.Int64),
         pl.col("_path").replace_strict(file_index, return_dtype=pl.Int32).alias("file"),
         pl.col("_global_row").cast(pl.Int64).alias("_global_row"),
-        _weight(recipe).alias("weight"),
+        weight(recipe).alias("weight"),
     )
     docs = lf.collect(engine="streaming")  # may be empty: an empty selection is a data outcome
     # from here on a document is its 64-bit id hash: the plan stays ~60 bytes a row, whatever the ids
@@ -300,7 +182,7 @@ class _ShardWriter:
     """One shard: fixed-size row groups from contiguous buffers, tmp name until closed."""
 
     def __init__(self, path: Path):
-        self.path, self.tmp = path, path.with_name(path.name + ".tmp")
+        self.path, self.tmp = path, path.with_name(temporary_name(path.name))
         # no dictionary or min/max statistics for the long unique strings: costly, and useless to readers
         self.writer = pq.ParquetWriter(self.tmp, MIX_SCHEMA, compression="zstd", compression_level=ZSTD_LEVEL,
                                        use_dictionary=_LOW_CARDINALITY, write_statistics=_LOW_CARDINALITY)
@@ -374,7 +256,7 @@ def file_sha256(path: Path) -> str:
 def run_fingerprint(run_dir: Path) -> str:
     """sha256 over the name, size and sha256 of every docs/ part and dedup/clusters.parquet."""
     run_dir = Path(run_dir)
-    inputs = docs_files(run_dir) + [p for p in [run_dir / "dedup" / "clusters.parquet"] if p.exists()]
+    inputs = docs_files(run_dir) + [p for p in [RunFolder(run_dir).clusters] if p.exists()]
     lines = (f"{p.relative_to(run_dir).as_posix()}\t{p.stat().st_size}\t{file_sha256(p)}\n" for p in inputs)
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
@@ -388,12 +270,6 @@ def _by_variety(plan: pl.DataFrame) -> dict:
     return {v: {**r, "share_tokens": round(r["tokens_est"] / all_tokens, 6)} for v, r in rows.items()}
 
 
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None = None,
               bucket_bytes: int = 256 * 2**20, quality_rules=None) -> dict:
     """Build ``recipe`` from the run folder into ``out_dir`` (default ``run_dir/mixes/NAME``) and return
@@ -401,11 +277,10 @@ def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None
     the output. ``quality_rules``: recompute quality_flags from the stored signals under these
     thresholds (None: the flags the extract pass stored)."""
     run_dir = Path(run_dir)
-    out_dir = Path(out_dir) if out_dir is not None else run_dir / "mixes" / recipe.name
+    out_dir = Path(out_dir) if out_dir is not None else RunFolder(run_dir).mix(recipe.name)
     files = docs_files(run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest_path = out_dir / "manifest.json"
-    manifest_path.unlink(missing_ok=True)  # no manifest = mix incomplete, whatever shards lie there
+    Manifest.path(out_dir).unlink(missing_ok=True)  # no manifest = mix incomplete, whatever shards lie there
     plan = plan_mix(run_dir, recipe, bucket_bytes, quality_rules)
     by_tokens = recipe.shard_target_tokens is not None
     target = recipe.shard_target_tokens if by_tokens else recipe.shard_target_bytes or DEFAULT_SHARD_BYTES
@@ -420,28 +295,28 @@ def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None
             shards = _write_shards(bucket_dir, out_dir, total, target, by_tokens)
         finally:
             shutil.rmtree(bucket_dir, ignore_errors=True)
-    manifest = {
-        "name": recipe.name,
-        "created_by": f"lusomix {lusomix.__version__}",
-        "recipe": recipe.model_dump(mode="json"),
-        "quality_rules": None if quality_rules is None else [
+    manifest = Manifest(
+        name=recipe.name,
+        created_by=f"lusomix {lusomix.__version__}",
+        recipe=recipe.model_dump(mode="json"),
+        quality_rules=None if quality_rules is None else [
             {"name": r.name, "signal": r.signal, "bound": r.bound, "threshold": r.threshold} for r in quality_rules
         ],
-        "seed": recipe.seed,
-        "input": {"run_dir": str(run_dir.resolve()), "fingerprint": run_fingerprint(run_dir)},
-        "shards": shards,
-        "totals": {
+        seed=recipe.seed,
+        input={"run_dir": str(run_dir.resolve()), "fingerprint": run_fingerprint(run_dir)},
+        shards=shards,
+        totals={
             "rows": sum(s["rows"] for s in shards),
             "bytes": sum(s["bytes"] for s in shards),
             "tokens_est": sum(s["tokens_est"] for s in shards),
             "documents_distinct": plan["id_hash"].n_unique(),
         },
-        "by_variety": _by_variety(plan),
-        "warnings": warnings,
-    }
-    _write_json_atomic(manifest_path, manifest)
+        by_variety=_by_variety(plan),
+        warnings=warnings,
+    )
+    manifest.write(out_dir)
     keep = {s["path"] for s in shards}
     for stale in out_dir.glob("shard-*.parquet"):  # left by an earlier, larger build of this mix
         if stale.name not in keep:
             stale.unlink()
-    return manifest
+    return manifest.to_dict()

@@ -1,0 +1,102 @@
+"""The pretraining stage's config: model, tokenizer, data, optimiser, training and distribution, as
+dataclass-like pydantic models (litgpt style); every mistake in a YAML file is one line naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lusomix.config_base import StageConfig, read_yaml_mapping, validate
+
+
+class ModelConfig(StageConfig):
+    checkpoint: Path | None = None  # local HF checkpoint: continued pretraining; None: built from the values below
+    hidden_size: int = Field(256, gt=0)
+    num_layers: int = Field(4, gt=0)
+    num_heads: int = Field(4, gt=0)
+    num_kv_heads: int = Field(4, gt=0)
+    intermediate_size: int = Field(688, gt=0)
+    rope_theta: float | None = Field(None, gt=0)  # None: 10000 from scratch, the checkpoint's own otherwise
+    rope_scaling: dict[str, Any] | None = None  # HF rope parameters, e.g. {rope_type: linear, factor: 2.0}
+    tie_embeddings: bool = False
+    gradient_checkpointing: bool = False
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+
+    @field_validator("rope_scaling")
+    @classmethod
+    def _known_rope_type(cls, value):
+        from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+        if value is not None:
+            kind = value.get("rope_type", value.get("type"))
+            if kind not in {"default", *ROPE_INIT_FUNCTIONS}:
+                raise ValueError(f"rope_type must be one of default, {', '.join(ROPE_INIT_FUNCTIONS)}; got {kind}")
+        return value
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.checkpoint is None and (self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads):
+            raise ValueError("num_heads must divide hidden_size and num_kv_heads must divide num_heads")
+        return self
+
+
+class TokenizerConfig(StageConfig):
+    path: Path | None = None  # None: the checkpoint's own, or one trained on the mix (saved in OUT/tokenizer/)
+    vocab_size: int = Field(4096, ge=300)
+    train_docs: int = Field(20000, gt=0)  # documents from the start of the mix used to train it
+
+
+class DataConfig(StageConfig):
+    context_length: int = Field(128, ge=8)
+    val_docs_per_variety: int = Field(32, gt=0)
+    read_batch_docs: int = Field(512, gt=0)  # documents tokenized per call: the Rust tokenizer batches them
+
+
+class OptimConfig(StageConfig):
+    lr: float = Field(3e-4, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_steps: int = Field(100, ge=0)
+    decay_steps: int | None = Field(None, gt=0)  # cosine horizon; None: the run's max_steps
+    weight_decay: float = Field(0.1, ge=0)
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(1e-8, gt=0)
+    grad_clip: float = Field(1.0, gt=0)
+
+
+class TrainConfig(StageConfig):
+    max_steps: int = Field(1000, gt=0)
+    micro_batch_size: int = Field(8, gt=0)
+    grad_accum_steps: int = Field(1, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    compile: bool = False  # torch.compile each decoder layer (GPU runs)
+    eval_every: int = Field(100, gt=0)
+    checkpoint_every: int = Field(500, gt=0)
+    keep_checkpoints: int = Field(2, gt=0)
+    report_every: int = Field(10, gt=0)  # ray.train.report is a barrier across workers: not every step
+    export_model: bool = True  # the final model in Hugging Face format, OUT/model/
+
+
+class DistributedConfig(StageConfig):
+    workers: int = Field(2, gt=0)
+    use_gpu: bool = False
+    cpus_per_worker: int = Field(1, gt=0)
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    num_cpus: int | None = Field(None, gt=0)  # CPUs of a local Ray; None: workers * cpus_per_worker
+    max_failures: int = Field(0, ge=0)  # Ray restarts of the worker group; each resumes from our checkpoint
+
+
+class PretrainConfig(StageConfig):
+    seed: int = 1234
+    model: ModelConfig = ModelConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    data: DataConfig = DataConfig()
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+    distributed: DistributedConfig = DistributedConfig()
+
+
+def load_pretrain_config(path: Path | str) -> PretrainConfig:
+    """Read a YAML pretraining config; any mistake is a one-line UsageError naming the key."""
+    return validate(PretrainConfig, read_yaml_mapping(path), str(path))

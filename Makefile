@@ -1,10 +1,10 @@
-# Two commands a fresh machine needs (Python 3.11 and make): `make demo` and `make test`.
+# Two commands a fresh machine needs (Python 3.11 and make): `make demo` and `make test` (lint first).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test venv clean benchmark
+.PHONY: demo test lint venv clean benchmark
 
 # The environment is (re)built from nothing when pyproject.toml changes. torch==2.13.0 (train extra) is the
 # CPU wheel on this project's machines; see pyproject.toml.
@@ -19,7 +19,13 @@ venv: $(BIN)/.installed
 demo: venv
 	$(BIN)/lusomix run data_samples/demo.yaml --output $(OUT)
 
-test: venv
+# ruff (lint + format) and mypy, configured in pyproject.toml; `make test` runs it first
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 benchmark: venv

@@ -71,12 +71,16 @@ def main() -> None:
             row["made_up"] += sum(n for key, n in got.items() if key not in originals)
             row["named"] += named
     total: Counter = sum(rows.values(), Counter())
-    print(f"{'damage':<10} {'mutants':>7} {'intact':>7} {'recovered':>10} {'share':>7} {'all after lost':>15} "
-          f"{'made up':>8} {'named damaged':>14}")
+    print(
+        f"{'damage':<10} {'mutants':>7} {'intact':>7} {'recovered':>10} {'share':>7} {'all after lost':>15} "
+        f"{'made up':>8} {'named damaged':>14}"
+    )
     for kind, row in [*rows.items(), ("all", total)]:
-        print(f"{kind:<10} {row['mutants']:>7} {row['intact']:>7} {row['recovered']:>10} "
-              f"{row['recovered'] / max(row['intact'], 1):>7.1%} {row['all_after_lost']:>15} {row['made_up']:>8} "
-              f"{row['named']:>14}")
+        print(
+            f"{kind:<10} {row['mutants']:>7} {row['intact']:>7} {row['recovered']:>10} "
+            f"{row['recovered'] / max(row['intact'], 1):>7.1%} {row['all_after_lost']:>15} {row['made_up']:>8} "
+            f"{row['named']:>14}"
+        )
     print(f"wall {time.perf_counter() - started:.1f} s")
 
 

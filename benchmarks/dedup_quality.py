@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +146,7 @@ def write_docs(docs: list[tuple[str, str]], config: DedupConfig, folder: Path) -
     start = time.process_time()
     bands = [hasher.bands(text) for _, text in docs]
     rate = len(docs) / (time.process_time() - start)
-    date = datetime(2010, 1, 1, tzinfo=timezone.utc)
+    date = datetime(2010, 1, 1, tzinfo=UTC)
     table = pa.table(
         {
             "id": [doc_id for doc_id, _ in docs],
@@ -232,8 +232,10 @@ def report(result: dict) -> None:
         f"= {(false + len(low)) / max(merged, 1):.4f}   goal <= 0.01"
     )
     if accidental:
-        print(f"  merged pairs not planted (repeated source text): {len(accidental)}, true Jaccard "
-              + ", ".join(f"{j:.2f}" for j in sorted(accidental)))
+        print(
+            f"  merged pairs not planted (repeated source text): {len(accidental)}, true Jaccard "
+            + ", ".join(f"{j:.2f}" for j in sorted(accidental))
+        )
 
 
 def main() -> int:

@@ -71,12 +71,19 @@ def build_corpus(out: Path, copies: int, distinct: bool, files: int) -> int:
                     body += f"<!-- capture {counter} -->".encode()
                 headers = StatusAndHeaders(
                     record.http_headers.statusline,
-                    [(k, v) for k, v in record.http_headers.headers if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")],
+                    [
+                        (k, v)
+                        for k, v in record.http_headers.headers
+                        if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")
+                    ],
                     protocol=record.http_headers.protocol,
                 )
                 new = writer.create_warc_record(
-                    record.rec_headers.get_header("WARC-Target-URI"), "response", payload=io.BytesIO(body),
-                    http_headers=headers, warc_headers_dict={"WARC-Date": record.rec_headers.get_header("WARC-Date")},
+                    record.rec_headers.get_header("WARC-Target-URI"),
+                    "response",
+                    payload=io.BytesIO(body),
+                    http_headers=headers,
+                    warc_headers_dict={"WARC-Date": record.rec_headers.get_header("WARC-Date")},
                 )
                 writer.write_record(new)
                 captures += 1
@@ -88,7 +95,12 @@ def build_corpus(out: Path, copies: int, distinct: bool, files: int) -> int:
 def run_reference(corpus: Path, out: Path, workers: int) -> float:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.extractors import Trafilatura
-    from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter, LambdaFilter
+    from datatrove.pipeline.filters import (
+        FineWebQualityFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        LambdaFilter,
+    )
     from datatrove.pipeline.readers import WarcReader
     from datatrove.pipeline.writers import ParquetWriter
 
@@ -108,13 +120,34 @@ def run_reference(corpus: Path, out: Path, workers: int) -> float:
         Trafilatura(favour_precision=True, timeout=10),
         LambdaFilter(_Lid()),
         GopherRepetitionFilter(
-            dup_line_frac=0.287, top_n_grams=((2, 0.371), (3, 0.191), (4, 0.163)),
-            dup_n_grams=((5, 0.163), (6, 0.153), (7, 0.141), (8, 0.13), (9, 0.119), (10, 0.108)), language="por",
+            dup_line_frac=0.287,
+            top_n_grams=((2, 0.371), (3, 0.191), (4, 0.163)),
+            dup_n_grams=((5, 0.163), (6, 0.153), (7, 0.141), (8, 0.13), (9, 0.119), (10, 0.108)),
+            language="por",
         ),
         FineWebQualityFilter(line_punct_thr=0.077, new_line_ratio=0.186, language="por"),
         GopherQualityFilter(
-            min_avg_word_length=3, max_avg_word_length=13, max_non_alpha_words_ratio=0.814,
-            stop_words=["de", "a", "e", "o", "em", "do", "da", "que", "um", "no", "uma", "com", "para", "na", "é", "foi"],
+            min_avg_word_length=3,
+            max_avg_word_length=13,
+            max_non_alpha_words_ratio=0.814,
+            stop_words=[
+                "de",
+                "a",
+                "e",
+                "o",
+                "em",
+                "do",
+                "da",
+                "que",
+                "um",
+                "no",
+                "uma",
+                "com",
+                "para",
+                "na",
+                "é",
+                "foi",
+            ],
             language="por",
         ),
         ParquetWriter(str(out / "reference")),
@@ -130,7 +163,10 @@ def run_lusomix(corpus: Path, out: Path, workers: int) -> float:
     from lusomix.pipeline.plan import run_passes
 
     config = with_overrides(
-        load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out / "lusomix"), workers=workers
+        load_config(str(REPO / "data_samples" / "demo.yaml")),
+        input=[str(corpus)],
+        output=str(out / "lusomix"),
+        workers=workers,
     )
     # the reference's trafilatura setting (AMÁLIA's), so both sides extract the same way
     config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"favour_precision": True})})
@@ -151,13 +187,19 @@ def main() -> None:
     logger.add(sys.stderr, level="WARNING")
     work = Path(tempfile.mkdtemp(prefix="lusomix-bench-"))
     try:
-        print(f"{'corpus':<9} {'captures':>8} {'reference s':>12} {'lusomix s':>10} {'ref cap/s':>10} {'lusomix cap/s':>14} {'ratio':>6}")
+        print(
+            f"{'corpus':<9} {'captures':>8} {'reference s':>12} {'lusomix s':>10} {'ref cap/s':>10} "
+            f"{'lusomix cap/s':>14} {'ratio':>6}"
+        )
         for name, distinct in (("distinct", True), ("archive", False)):
             corpus = work / name / "in"
             captures = build_corpus(corpus, args.copies, distinct, args.files)
             ref = run_reference(corpus, work / name, args.workers)
             ours = run_lusomix(corpus, work / name, args.workers)
-            print(f"{name:<9} {captures:>8} {ref:>12.1f} {ours:>10.1f} {captures / ref:>10.1f} {captures / ours:>14.1f} {ref / ours:>6.2f}")
+            print(
+                f"{name:<9} {captures:>8} {ref:>12.1f} {ours:>10.1f} {captures / ref:>10.1f} "
+                f"{captures / ours:>14.1f} {ref / ours:>6.2f}"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

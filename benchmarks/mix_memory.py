@@ -69,13 +69,24 @@ def generate(run_dir: Path, n_docs: int, seed: int = 0) -> None:
         flags = pa.array([["dup_line_frac"] if f else [] for f in flagged], pa.list_(pa.string()))
         cols = {name: pa.nulls(n, DOCS_SCHEMA.field(name).type) for name in DOCS_SCHEMA.names}
         cols.update(
-            id=ids, url=pc.binary_join_element_wise("http://", domain, "/", ids, ""), domain=domain,
-            tld=pa.array(["pt"] * n), crawl_date=pa.array(np.full(n, 1_300_000_000, "datetime64[s]")).cast(
-                DOCS_SCHEMA.field("crawl_date").type), source_file=pa.array([f"synthetic-{part:03d}.warc.gz"] * n),
-            n_words=pa.array(n_words), text=text, lang=pa.array(["pt"] * n), variety=variety, quality_flags=flags,
+            id=ids,
+            url=pc.binary_join_element_wise("http://", domain, "/", ids, ""),
+            domain=domain,
+            tld=pa.array(["pt"] * n),
+            crawl_date=pa.array(np.full(n, 1_300_000_000, "datetime64[s]")).cast(DOCS_SCHEMA.field("crawl_date").type),
+            source_file=pa.array([f"synthetic-{part:03d}.warc.gz"] * n),
+            n_words=pa.array(n_words),
+            text=text,
+            lang=pa.array(["pt"] * n),
+            variety=variety,
+            quality_flags=flags,
         )
-        pq.write_table(pa.table(cols, schema=DOCS_SCHEMA), run_dir / "docs" / f"part-{part:05d}.parquet",
-                       compression="zstd", row_group_size=10_000)
+        pq.write_table(
+            pa.table(cols, schema=DOCS_SCHEMA),
+            run_dir / "docs" / f"part-{part:05d}.parquet",
+            compression="zstd",
+            row_group_size=10_000,
+        )
         # clusters: the first 10 % of each part, in runs of 2, 3, 4, 5 members; the first member is kept
         sizes = np.tile(np.array([2, 3, 4, 5], np.int32), n // 140 + 1)
         sizes = sizes[np.cumsum(sizes) <= n // 10]
@@ -88,9 +99,12 @@ def generate(run_dir: Path, n_docs: int, seed: int = 0) -> None:
         singles = np.arange(len(sizes), len(sizes) + n - members)
         cluster_id = np.concatenate([np.repeat(np.arange(len(sizes)), sizes), singles])
         cluster_id = pc.binary_join_element_wise(f"p{part}-", pa.array(cluster_id.astype(str)), "")
-        cluster_tables.append(pa.table({"id": ids, "cluster_id": cluster_id,
-                                        "cluster_size": pa.array(cluster_size), "keep": pa.array(keep)},
-                                       schema=CLUSTERS_SCHEMA))
+        cluster_tables.append(
+            pa.table(
+                {"id": ids, "cluster_id": cluster_id, "cluster_size": pa.array(cluster_size), "keep": pa.array(keep)},
+                schema=CLUSTERS_SCHEMA,
+            )
+        )
     pq.write_table(pa.concat_tables(cluster_tables), run_dir / "dedup" / "clusters.parquet")
 
 
@@ -106,8 +120,12 @@ def _child(step: str, run_dir: Path, out_dir: Path) -> None:
     start = time.perf_counter()
     if step == "mix":
         manifest = build_mix(run_dir, recipe, out_dir)
-        result = {"rows": manifest["totals"]["rows"], "shards": len(manifest["shards"]),
-                  "bytes": manifest["totals"]["bytes"], "tokens_est": manifest["totals"]["tokens_est"]}
+        result = {
+            "rows": manifest["totals"]["rows"],
+            "shards": len(manifest["shards"]),
+            "bytes": manifest["totals"]["bytes"],
+            "tokens_est": manifest["totals"]["tokens_est"],
+        }
     elif step == "read floor":  # decode the mix's columns of every document once, keep nothing
         from lusomix.stages.schema import MIX_SCHEMA
 
@@ -135,8 +153,9 @@ def _child(step: str, run_dir: Path, out_dir: Path) -> None:
 
 def measure(step: str, run_dir: Path, out_dir: Path) -> dict:
     env = dict(os.environ, POLARS_MAX_THREADS="2")
-    proc = subprocess.run([sys.executable, __file__, "--child", step, str(run_dir), str(out_dir)],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", step, str(run_dir), str(out_dir)], env=env, capture_output=True, text=True
+    )
     if proc.returncode:
         sys.exit(f"{step} failed:\n{proc.stderr}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -158,20 +177,26 @@ def main() -> None:
         if not (run_dir / "docs").exists():
             t = time.perf_counter()
             generate(run_dir, args.docs)
-            print(f"generated {args.docs:,} documents in {time.perf_counter() - t:.0f} s "
-                  f"({sum(f.stat().st_size for f in (run_dir / 'docs').iterdir()) / 2**20:.0f} MiB of docs/)")
+            print(
+                f"generated {args.docs:,} documents in {time.perf_counter() - t:.0f} s "
+                f"({sum(f.stat().st_size for f in (run_dir / 'docs').iterdir()) / 2**20:.0f} MiB of docs/)"
+            )
         steps = ["read floor", "mix"] + ([] if args.no_naive else ["in-memory"])
         results = {s: measure(s, run_dir, work / s.replace(" ", "-")) for s in steps}
         for step, r in results.items():
             print(f"{step:>11}: {r}")
         mix, floor = results["mix"], results["read floor"]
         verdict = "met" if mix["peak_rss_gb"] <= 4 else "NOT met"
-        print(f"mix: {mix['seconds']} s, peak RSS {mix['peak_rss_gb']} GB (goal ≤ 4 GB: {verdict}); "
-              f"time ×{mix['seconds'] / max(floor['seconds'], 0.1):.1f} the read floor")
+        print(
+            f"mix: {mix['seconds']} s, peak RSS {mix['peak_rss_gb']} GB (goal ≤ 4 GB: {verdict}); "
+            f"time ×{mix['seconds'] / max(floor['seconds'], 0.1):.1f} the read floor"
+        )
         if "in-memory" in results:
             naive = results["in-memory"]
-            print(f"in-memory reference: {naive['seconds']} s, peak RSS {naive['peak_rss_gb']} GB "
-                  f"(streaming mix uses ×{mix['peak_rss_gb'] / max(naive['peak_rss_gb'], 0.01):.2f} of its memory)")
+            print(
+                f"in-memory reference: {naive['seconds']} s, peak RSS {naive['peak_rss_gb']} GB "
+                f"(streaming mix uses ×{mix['peak_rss_gb'] / max(naive['peak_rss_gb'], 0.01):.2f} of its memory)"
+            )
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from pretrain_loader import write_mix  # noqa: E402
 
 ONSETS = ["", "b", "c", "d", "f", "g", "l", "m", "n", "p", "r", "s", "t", "v", "br", "cr", "pr", "tr", "ch", "lh", "nh"]
@@ -39,8 +38,12 @@ CODAS = ["", "", "", "s", "r", "l", "m", "ção", "mente", "dade", "ista"]
 
 def zipf_documents(n_docs: int, seed: int = 0, lexicon_size: int = 60000) -> list[dict]:
     rng = random.Random(seed)
-    lexicon = sorted({"".join(rng.choice(ONSETS) + rng.choice(NUCLEI) for _ in range(rng.randint(1, 4)))
-                      + rng.choice(CODAS) for _ in range(lexicon_size)})
+    lexicon = sorted(
+        {
+            "".join(rng.choice(ONSETS) + rng.choice(NUCLEI) for _ in range(rng.randint(1, 4))) + rng.choice(CODAS)
+            for _ in range(lexicon_size)
+        }
+    )
     rng.shuffle(lexicon)
     weights = 1.0 / np.arange(1, len(lexicon) + 1)  # Zipf: a few words everywhere, a long tail
     lengths = [rng.randint(80, 600) for _ in range(n_docs)]
@@ -77,8 +80,11 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=12000)
     ap.add_argument("--peak-tflops", type=float, default=None)
     ap.add_argument("--out", type=Path, default=None, help="keep the run here (default: a temporary folder)")
-    ap.add_argument("--cpu-smoke", action="store_true",
-                    help="check the script's plumbing on CPU (tiny model, fp32, gloo); its MFU means nothing")
+    ap.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="check the script's plumbing on CPU (tiny model, fp32, gloo); its MFU means nothing",
+    )
     args = ap.parse_args()
     if args.cpu_smoke:
         args.hidden, args.layers, args.context, args.micro_batch, args.no_compile = 128, 2, 128, 2, True
@@ -91,24 +97,44 @@ def main() -> None:
         peak = peak_flops(device_name, args.peak_tflops)
 
     from lusomix.pretrain.config import PretrainConfig
+    from lusomix.pretrain.data import load_tokenizer
     from lusomix.pretrain.loop import run_pretrain
     from lusomix.pretrain.model import build_model
-    from lusomix.pretrain.data import load_tokenizer
 
     cpus = max(1, ((os.cpu_count() or 2) - 2) // args.gpus)
-    config = PretrainConfig.model_validate({
-        "model": {"hidden_size": args.hidden, "num_layers": args.layers, "num_heads": max(2, args.hidden // 128),
-                  "num_kv_heads": max(1, args.hidden // 512), "rope_theta": 500000.0,
-                  "intermediate_size": max(256, args.hidden * 8 // 3 // 256 * 256)},
-        "tokenizer": {"vocab_size": 32000, "train_docs": 4000},
-        "data": {"context_length": args.context, "val_docs_per_variety": 16, "read_batch_docs": 256},
-        "optim": {"lr": 3e-4, "warmup_steps": 10},
-        "train": {"max_steps": args.steps, "micro_batch_size": args.micro_batch,
-                  "precision": "fp32" if args.cpu_smoke else "bf16",
-                  "compile": not args.no_compile, "eval_every": 10_000, "checkpoint_every": 10_000,
-                  "keep_checkpoints": 1, "report_every": 20, "export_model": False},
-        "distributed": {"workers": args.gpus, "use_gpu": not args.cpu_smoke, "cpus_per_worker": cpus,
-                        "strategy": args.strategy, "num_cpus": cpus * args.gpus}})
+    config = PretrainConfig.model_validate(
+        {
+            "model": {
+                "hidden_size": args.hidden,
+                "num_layers": args.layers,
+                "num_heads": max(2, args.hidden // 128),
+                "num_kv_heads": max(1, args.hidden // 512),
+                "rope_theta": 500000.0,
+                "intermediate_size": max(256, args.hidden * 8 // 3 // 256 * 256),
+            },
+            "tokenizer": {"vocab_size": 32000, "train_docs": 4000},
+            "data": {"context_length": args.context, "val_docs_per_variety": 16, "read_batch_docs": 256},
+            "optim": {"lr": 3e-4, "warmup_steps": 10},
+            "train": {
+                "max_steps": args.steps,
+                "micro_batch_size": args.micro_batch,
+                "precision": "fp32" if args.cpu_smoke else "bf16",
+                "compile": not args.no_compile,
+                "eval_every": 10_000,
+                "checkpoint_every": 10_000,
+                "keep_checkpoints": 1,
+                "report_every": 20,
+                "export_model": False,
+            },
+            "distributed": {
+                "workers": args.gpus,
+                "use_gpu": not args.cpu_smoke,
+                "cpus_per_worker": cpus,
+                "strategy": args.strategy,
+                "num_cpus": cpus * args.gpus,
+            },
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "run"
         t0 = time.perf_counter()
@@ -129,15 +155,23 @@ def main() -> None:
     tps = float(np.median(steady))
     attn = 6 * args.layers * args.hidden * args.context  # per token, causal half of 12·L·d·T
     print(f"device: {args.gpus} x {device_name}, strategy {args.strategy}, compile {not args.no_compile}")
-    print(f"model: {n_all / 1e6:.0f}M parameters ({n / 1e6:.0f}M without the input embedding), vocab "
-          f"{model.config.vocab_size}, {args.layers} layers, hidden {args.hidden}, context {args.context}")
-    print(f"steps: {summary['steps']}, {records[0]['tokens_seen']} tokens/step, loss {summary['first_loss']:.2f} -> "
-          f"{summary['last_loss']:.2f}; whole run {wall:.0f}s incl. Ray start, compile and a "
-          f"{ckpt_bytes / 1e9:.1f} GB checkpoint")
-    print(f"tokens/s: {tps:,.0f} ({tps / args.gpus:,.0f} per GPU; median of steps {records[len(records) // 3]['step']}"
-          f"-{records[-1]['step']})")
-    print(f"MFU (6N): {6 * n * tps / (args.gpus * peak):.1%}   MFU (6N + attention): "
-          f"{(6 * n + attn) * tps / (args.gpus * peak):.1%}   peak {peak / 1e12:.0f} TFLOP/s per GPU")
+    print(
+        f"model: {n_all / 1e6:.0f}M parameters ({n / 1e6:.0f}M without the input embedding), vocab "
+        f"{model.config.vocab_size}, {args.layers} layers, hidden {args.hidden}, context {args.context}"
+    )
+    print(
+        f"steps: {summary['steps']}, {records[0]['tokens_seen']} tokens/step, loss {summary['first_loss']:.2f} -> "
+        f"{summary['last_loss']:.2f}; whole run {wall:.0f}s incl. Ray start, compile and a "
+        f"{ckpt_bytes / 1e9:.1f} GB checkpoint"
+    )
+    print(
+        f"tokens/s: {tps:,.0f} ({tps / args.gpus:,.0f} per GPU; median of steps {records[len(records) // 3]['step']}"
+        f"-{records[-1]['step']})"
+    )
+    print(
+        f"MFU (6N): {6 * n * tps / (args.gpus * peak):.1%}   MFU (6N + attention): "
+        f"{(6 * n + attn) * tps / (args.gpus * peak):.1%}   peak {peak / 1e12:.0f} TFLOP/s per GPU"
+    )
 
 
 if __name__ == "__main__":

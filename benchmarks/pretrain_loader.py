@@ -30,15 +30,17 @@ from lusomix.stages.schema import MIX_SCHEMA  # noqa: E402
 SHARED_DOCS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "variety" / "docs"
 WORDS = {
     "pt_PT": "autocarro comboio ecrã ficheiro utilizador telemóvel equipa casa de banho pequeno-almoço estou a "
-             "fazer diz-me o meu carro facto económico António género acção óptimo câmara freguesia".split(),
+    "fazer diz-me o meu carro facto económico António género acção óptimo câmara freguesia".split(),
     "pt_BR": "ônibus trem tela arquivo usuário celular time banheiro café da manhã estou fazendo me diz meu "
-             "carro fato econômico Antônio gênero ação ótimo prefeitura bairro".split(),
+    "carro fato econômico Antônio gênero ação ótimo prefeitura bairro".split(),
 }
-COMMON = ("a o de que e do da em um para é com não uma os no se na por mais as dos como mas foi ao ele das tem "
-          "à seu sua ou ser quando muito há nos já está também só pelo pela até isso ela entre era depois sem "
-          "mesmo aos ter seus quem nas me esse eles estão você tinha foram essa num nem suas meu às minha têm "
-          "numa pelos elas havia seja qual será nós tenho lhe deles essas esses pelas este fosse dele governo "
-          "cidade escola trabalho empresa mercado notícia serviço estudo projecto sistema dados").split()
+COMMON = (
+    "a o de que e do da em um para é com não uma os no se na por mais as dos como mas foi ao ele das tem "
+    "à seu sua ou ser quando muito há nos já está também só pelo pela até isso ela entre era depois sem "
+    "mesmo aos ter seus quem nas me esse eles estão você tinha foram essa num nem suas meu às minha têm "
+    "numa pelos elas havia seja qual será nós tenho lhe deles essas esses pelas este fosse dele governo "
+    "cidade escola trabalho empresa mercado notícia serviço estudo projecto sistema dados"
+).split()
 
 
 def documents(n_docs: int, seed: int = 0) -> list[dict]:
@@ -56,8 +58,13 @@ def documents(n_docs: int, seed: int = 0) -> list[dict]:
     rows = []
     for i in range(n_docs):
         variety = "pt_PT" if i % 2 else "pt_BR"
-        rows.append({"id": f"doc-{i:07d}", "variety": variety,
-                     "text": "\n".join(rng.choices(pools[variety], k=rng.randint(3, 8)))})
+        rows.append(
+            {
+                "id": f"doc-{i:07d}",
+                "variety": variety,
+                "text": "\n".join(rng.choices(pools[variety], k=rng.randint(3, 8))),
+            }
+        )
     rng.shuffle(rows)
     return rows
 
@@ -68,15 +75,29 @@ def write_mix(folder: Path, rows: list[dict], n_shards: int) -> Path:
     entries = []
     for k, idx in enumerate(np.array_split(np.arange(len(rows)), n_shards)):
         chunk = [rows[i] for i in idx]
-        table = pa.table({"id": [r["id"] for r in chunk], "text": [r["text"] for r in chunk],
-                          "variety": [r["variety"] for r in chunk], "url": [None] * len(chunk),
-                          "domain": [None] * len(chunk), "crawl_date": [None] * len(chunk),
-                          "n_words": [len(r["text"].split()) for r in chunk], "lang": ["pt"] * len(chunk)},
-                         schema=MIX_SCHEMA)
+        table = pa.table(
+            {
+                "id": [r["id"] for r in chunk],
+                "text": [r["text"] for r in chunk],
+                "variety": [r["variety"] for r in chunk],
+                "url": [None] * len(chunk),
+                "domain": [None] * len(chunk),
+                "crawl_date": [None] * len(chunk),
+                "n_words": [len(r["text"].split()) for r in chunk],
+                "lang": ["pt"] * len(chunk),
+            },
+            schema=MIX_SCHEMA,
+        )
         path = folder / f"shard-{k:05d}.parquet"
         pq.write_table(table, path, compression="zstd")
-        entries.append({"path": path.name, "rows": len(chunk), "bytes": path.stat().st_size,
-                        "tokens_est": sum(len(r["text"]) for r in chunk) // 4})
+        entries.append(
+            {
+                "path": path.name,
+                "rows": len(chunk),
+                "bytes": path.stat().st_size,
+                "tokens_est": sum(len(r["text"]) for r in chunk) // 4,
+            }
+        )
     (folder / "manifest.json").write_text(json.dumps({"name": folder.name, "shards": entries}))
     return folder
 
@@ -129,16 +150,20 @@ def main() -> None:
         tokenizer = pdata.train_tokenizer(pdata.mix_texts(mix, [], 5000), args.vocab, Path(tmp) / "tokenizer")
         train_s = time.perf_counter() - t0
         source = "shared/data/variety/docs" if SHARED_DOCS.is_dir() else "generated sentences"
-        print(f"mix: {len(rows)} documents ({source}), {sum(len(r['text']) for r in rows) / 1e6:.1f} MB text; "
-              f"BPE vocab {len(tokenizer)} trained on 5000 docs in {train_s:.1f}s")
+        print(
+            f"mix: {len(rows)} documents ({source}), {sum(len(r['text']) for r in rows) / 1e6:.1f} MB text; "
+            f"BPE vocab {len(tokenizer)} trained on 5000 docs in {train_s:.1f}s"
+        )
         packed_stream_rate(mix, tokenizer, args.context, args.batch, 200_000)  # warm the page cache
         fast, slow, ceiling = 0.0, 0.0, 0.0
         for _ in range(args.rounds):  # interleaved, best of N: the machine is shared
             fast = max(fast, packed_stream_rate(mix, tokenizer, args.context, args.batch, args.tokens))
             slow = max(slow, naive_rate(mix, tokenizer, args.context, args.batch, args.tokens))
             ceiling = max(ceiling, tokenizer_ceiling(mix, tokenizer, args.tokens))
-    print(f"PackedStream (batched Rust tokenizer, numpy packing): {fast:,.0f} tokens/s into "
-          f"({args.batch}, {args.context}) batches")
+    print(
+        f"PackedStream (batched Rust tokenizer, numpy packing): {fast:,.0f} tokens/s into "
+        f"({args.batch}, {args.context}) batches"
+    )
     print(f"reference (per-document HF tokenizer call, list packing): {slow:,.0f} tokens/s")
     print(f"tokenize() alone (same texts in memory, no reading or packing): {ceiling:,.0f} tokens/s")
     print(f"ratio vs reference: {fast / slow:.2f}x; loader efficiency vs tokenizer alone: {fast / ceiling:.0%}")

@@ -105,8 +105,7 @@ COOKIE_LINES = [
     "Este website recorre a pequenos ficheiros de texto que são guardados no seu dispositivo.",
     "Ao continuar a navegar, está a consentir a utilização de cookies.",
     "Pode alterar as suas preferências a qualquer momento nas definições do navegador.",
-    "Os cookies estritamente necessários são indispensáveis ao funcionamento do sítio e não podem ser "
-    "desativados.",
+    "Os cookies estritamente necessários são indispensáveis ao funcionamento do sítio e não podem ser desativados.",
     "Os cookies analíticos permitem-nos contar as visitas e as fontes de tráfego.",
     "Os cookies de marketing são utilizados para seguir os visitantes entre sítios.",
     "Para mais informações consulte a nossa Política de Privacidade e a Política de Cookies.",
@@ -118,12 +117,27 @@ COOKIE_LINES = [
     "Ao clicar em Aceitar todos, concorda com o armazenamento de cookies no seu dispositivo.",
 ]
 VENDOR_PURPOSES = [
-    "Armazenar e/ou aceder a informações num dispositivo", "Medição de conteúdos", "Anúncios personalizados",
+    "Armazenar e/ou aceder a informações num dispositivo",
+    "Medição de conteúdos",
+    "Anúncios personalizados",
 ]
 COOKIE_BUTTONS = [
-    "Aceitar todos", "Rejeitar todos", "Aceitar", "Recusar", "Gerir preferências", "Definições de cookies",
-    "Guardar preferências", "Concordo", "Saber mais", "Personalizar", "Cookies necessários",
-    "Cookies de desempenho", "Cookies funcionais", "Cookies de publicidade", "Sempre ativos", "Fechar",
+    "Aceitar todos",
+    "Rejeitar todos",
+    "Aceitar",
+    "Recusar",
+    "Gerir preferências",
+    "Definições de cookies",
+    "Guardar preferências",
+    "Concordo",
+    "Saber mais",
+    "Personalizar",
+    "Cookies necessários",
+    "Cookies de desempenho",
+    "Cookies funcionais",
+    "Cookies de publicidade",
+    "Sempre ativos",
+    "Fechar",
 ]
 
 
@@ -145,13 +159,17 @@ def _keyword_stuffing(rng: random.Random) -> str:
     elif style < 0.7:  # sentences written for search engines: the key phrase in every one
         key = f"{product} {rng.choice(QUALIFIERS)} em {place}"
         templates = [
-            "Procura {k}? Temos os melhores {k}.", "Compre {k} na nossa loja de {k}.",
-            "{K} com entrega rápida: os {k} mais procurados.", "Os nossos {k} são os mais baratos de {p}.",
-            "Encontre aqui {k} e outros {o} {q}.", "{K}, {k} e {k} ao melhor preço.",
+            "Procura {k}? Temos os melhores {k}.",
+            "Compre {k} na nossa loja de {k}.",
+            "{K} com entrega rápida: os {k} mais procurados.",
+            "Os nossos {k} são os mais baratos de {p}.",
+            "Encontre aqui {k} e outros {o} {q}.",
+            "{K}, {k} e {k} ao melhor preço.",
         ]
         text = " ".join(
-            rng.choice(templates).format(k=key, K=key.capitalize(), p=place, o=rng.choice(PRODUCTS),
-                                         q=rng.choice(QUALIFIERS))
+            rng.choice(templates).format(
+                k=key, K=key.capitalize(), p=place, o=rng.choice(PRODUCTS), q=rng.choice(QUALIFIERS)
+            )
             for _ in range(rng.randint(15, 50))
         )
     else:  # a tag cloud: many distinct keywords, no sentence
@@ -174,9 +192,11 @@ def _menu_page(rng: random.Random) -> str:
         lines = [" > ".join(rng.sample(items, rng.randint(2, 4))) for _ in range(rng.randint(20, 40))]
         lines += items
     if rng.random() < 0.5:  # the footer's sentences
-        lines += [f"© {rng.randint(1998, 2024)} {rng.choice(['Jornal', 'Rádio', 'Portal', 'Revista'])} "
-                  f"{rng.choice(PLACES)}. Todos os direitos reservados.",
-                  rng.choice(SENTENCES)]
+        lines += [
+            f"© {rng.randint(1998, 2024)} {rng.choice(['Jornal', 'Rádio', 'Portal', 'Revista'])} "
+            f"{rng.choice(PLACES)}. Todos os direitos reservados.",
+            rng.choice(SENTENCES),
+        ]
     return "\n".join(lines)
 
 
@@ -203,8 +223,10 @@ def _number_table(rng: random.Random) -> str:
         rows.append(rng.choice(["Partida Chegada Duração Preço", "Horários de verão (dias úteis)"]))
         for _ in range(rng.randint(30, 80)):
             h = rng.randint(5, 22)
-            rows.append(f"{h:02d}:{rng.randint(0, 59):02d} {h + 1:02d}:{rng.randint(0, 59):02d} "
-                        f"1h{rng.randint(0, 59):02d} {rng.randint(2, 40)},{rng.randint(0, 99):02d}€")
+            rows.append(
+                f"{h:02d}:{rng.randint(0, 59):02d} {h + 1:02d}:{rng.randint(0, 59):02d} "
+                f"1h{rng.randint(0, 59):02d} {rng.randint(2, 40)},{rng.randint(0, 99):02d}€"
+            )
     else:  # results / statistics, now and then a team or district name
         for _ in range(rng.randint(40, 100)):
             cells = [f"{rng.randint(0, 999)}" for _ in range(rng.randint(3, 7))]
@@ -224,8 +246,17 @@ def _lorem(rng: random.Random) -> str:
     if rng.random() < 0.5:
         out[0] = "Lorem ipsum dolor sit amet, " + out[0]
     if rng.random() < 0.5:  # a template's Portuguese headings around the filler
-        for heading in rng.sample(["Título da notícia", "Sobre nós", "Os nossos serviços", "Bem-vindo",
-                                   "Contacte-nos para mais informações.", "A nossa equipa"], 3):
+        for heading in rng.sample(
+            [
+                "Título da notícia",
+                "Sobre nós",
+                "Os nossos serviços",
+                "Bem-vindo",
+                "Contacte-nos para mais informações.",
+                "A nossa equipa",
+            ],
+            3,
+        ):
             out.insert(rng.randrange(len(out) + 1), heading)
     return "\n".join(out)
 
@@ -236,10 +267,12 @@ def _cookie_wall(rng: random.Random) -> str:
     for b in buttons:
         lines.insert(rng.randrange(len(lines) + 1), b)
     if rng.random() < 0.5:  # the vendor list of consent platforms
-        lines += [f"{rng.choice(['Google', 'Meta', 'Criteo', 'Xandr', 'Taboola', 'Outbrain'])} "
-                  f"{rng.choice(['Advertising', 'Analytics', 'Ads', 'Ireland Limited'])}: "
-                  f"{rng.choice(VENDOR_PURPOSES)}"
-                  for _ in range(rng.randint(5, 20))]
+        lines += [
+            f"{rng.choice(['Google', 'Meta', 'Criteo', 'Xandr', 'Taboola', 'Outbrain'])} "
+            f"{rng.choice(['Advertising', 'Analytics', 'Ads', 'Ireland Limited'])}: "
+            f"{rng.choice(VENDOR_PURPOSES)}"
+            for _ in range(rng.randint(5, 20))
+        ]
     return "\n".join(lines)
 
 
@@ -268,22 +301,26 @@ def report(table: pl.DataFrame) -> None:
         flagged = table.with_columns(flags_expr(preset)).with_columns(bad=pl.col("quality_flags").list.len() > 0)
         clean = flagged.filter(pl.col("set") == "clean")
         junk = flagged.filter(pl.col("set") == "junk")
-        print(f"\n=== preset {name}: clean pages kept {1 - clean['bad'].mean():.1%} of {clean.height}, "
-              f"junk flagged {junk['bad'].mean():.1%} of {junk.height}")
+        print(
+            f"\n=== preset {name}: clean pages kept {1 - clean['bad'].mean():.1%} of {clean.height}, "
+            f"junk flagged {junk['bad'].mean():.1%} of {junk.height}"
+        )
         by = flagged.group_by("set", "group").agg(n=pl.len(), kept=(~pl.col("bad")).mean()).sort("set", "group")
         for row in by.iter_rows(named=True):
             what = "kept" if row["set"] == "clean" else "flagged"
             share = row["kept"] if row["set"] == "clean" else 1 - row["kept"]
             print(f"  {row['set']:5} {row['group']:32} n={row['n']:5}  {what} {share:6.1%}")
         counts = (
-            flagged.explode("quality_flags").drop_nulls("quality_flags")
-            .group_by("quality_flags").agg(
-                clean=(pl.col("set") == "clean").sum(), junk=(pl.col("set") == "junk").sum())
+            flagged.explode("quality_flags")
+            .drop_nulls("quality_flags")
+            .group_by("quality_flags")
+            .agg(clean=(pl.col("set") == "clean").sum(), junk=(pl.col("set") == "junk").sum())
         )
         only = (
             flagged.filter(pl.col("quality_flags").list.len() == 1)
             .with_columns(rule=pl.col("quality_flags").list.first())
-            .group_by("rule").agg(clean_only=(pl.col("set") == "clean").sum())
+            .group_by("rule")
+            .agg(clean_only=(pl.col("set") == "clean").sum())
         )
         print(f"  {'rule':30} {'threshold':>10} {'clean':>7} {'(only)':>7} {'junk':>6}")
         for rule in preset:
@@ -304,8 +341,11 @@ def _datatrove_reference():
     from datatrove.data import Document
     from datatrove.pipeline.filters import FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter
 
-    steps = [GopherRepetitionFilter(language="por"), FineWebQualityFilter(language="por"),
-             GopherQualityFilter(language="por", stop_words=sorted(STOP_WORDS))]
+    steps = [
+        GopherRepetitionFilter(language="por"),
+        FineWebQualityFilter(language="por"),
+        GopherQualityFilter(language="por", stop_words=sorted(STOP_WORDS)),
+    ]
     return lambda text: [step.filter(Document(text=text, id="x")) for step in steps]
 
 
@@ -332,8 +372,10 @@ def speed(pages: list[str]) -> None:
     if reference is not None:
         reference(docs[0])  # spaCy's model set-up is not part of the rate
         theirs = rate(reference)
-        print(f"datatrove Gopher repetition + FineWeb + Gopher quality (spaCy pt words): {theirs:,.0f} docs/s; "
-              f"compute_signals is {ours / theirs:.1f}x that, and returns every value instead of pass/fail")
+        print(
+            f"datatrove Gopher repetition + FineWeb + Gopher quality (spaCy pt words): {theirs:,.0f} docs/s; "
+            f"compute_signals is {ours / theirs:.1f}x that, and returns every value instead of pass/fail"
+        )
 
 
 def main() -> int:

@@ -2,7 +2,8 @@
 
 The same corpus (the sample archives' captures, every HTML payload made distinct, as in
 `extract_throughput.py`) goes through the extract pass twice per round: once whole, once with the
-variety step replaced by a stand-in that sets the same columns to constants (reference). Rounds alternate the order; the best time of each side is kept.
+variety step replaced by a stand-in that sets the same columns to constants (reference). Rounds alternate
+the order; the best time of each side is kept.
 Also printed: the variety step's own time from the run's datatrove stats (model load included), as a
 share of the whole pass's task time, and the same without the model loads (one per worker process,
 timed here separately): on a real crawl a worker scores thousands of pages per load, so the share
@@ -25,9 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from extract_throughput import build_corpus  # noqa: E402
-
 from datatrove.pipeline.base import PipelineStep  # noqa: E402
+from extract_throughput import build_corpus  # noqa: E402
 
 from lusomix.pipeline import plan  # noqa: E402
 from lusomix.pipeline.config import load_config, with_overrides  # noqa: E402
@@ -48,10 +48,14 @@ class NoVariety(PipelineStep):
 
 
 def run_extract(corpus: Path, out: Path, workers: int, with_variety: bool) -> tuple[float, dict]:
-    config = with_overrides(load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out), workers=workers)
+    config = with_overrides(
+        load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out), workers=workers
+    )
     whole = plan.extract_steps
     if not with_variety:
-        plan.extract_steps = lambda *a, **k: [NoVariety() if isinstance(s, VarietyIdentifier) else s for s in whole(*a, **k)]
+        plan.extract_steps = lambda *a, **k: [
+            NoVariety() if isinstance(s, VarietyIdentifier) else s for s in whole(*a, **k)
+        ]
     try:
         started = time.perf_counter()
         plan.run_passes(config, ["extract"])
@@ -96,7 +100,7 @@ def main() -> None:
         best = {True: float("inf"), False: float("inf")}
         stats = None
         for r in range(args.rounds):
-            for with_variety in ((True, False) if r % 2 == 0 else (False, True)):
+            for with_variety in (True, False) if r % 2 == 0 else (False, True):
                 out = work / f"out-{r}-{int(with_variety)}"
                 elapsed, run_stats = run_extract(corpus, out, args.workers, with_variety)
                 best[with_variety] = min(best[with_variety], elapsed)
@@ -109,12 +113,16 @@ def main() -> None:
         print(f"extract pass without variety step: {best[False]:.2f} s ({captures / best[False]:.1f} captures/s)")
         print(f"extract pass with variety step:    {best[True]:.2f} s ({captures / best[True]:.1f} captures/s)")
         print(f"wall-time added by the variety step: {100 * (best[True] / best[False] - 1):+.1f}%")
-        print(f"variety step's own time (stats, model load included): {variety_s:.2f} s of {total_s:.2f} s "
-              f"task time = {100 * variety_s / total_s:.1f}%")
+        print(
+            f"variety step's own time (stats, model load included): {variety_s:.2f} s of {total_s:.2f} s "
+            f"task time = {100 * variety_s / total_s:.1f}%"
+        )
         processes, load_s = min(args.workers, args.files), model_load_seconds()  # one load per worker process
         loads = processes * load_s
-        print(f"without the model loads ({processes} x {load_s:.2f} s): {variety_s - loads:.2f} s of "
-              f"{total_s - loads:.2f} s = {100 * (variety_s - loads) / (total_s - loads):.1f}%")
+        print(
+            f"without the model loads ({processes} x {load_s:.2f} s): {variety_s - loads:.2f} s of "
+            f"{total_s - loads:.2f} s = {100 * (variety_s - loads) / (total_s - loads):.1f}%"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -84,7 +84,10 @@ def main() -> None:
     lid = fasttext.load_model(str(MODELS_DIR / "lid.176.ftz"))
     flat = [s.replace("\n", " ") for s in sentences]
     t_lid = best_of(3, lambda: [lid.predict(flat[i : i + args.chunk], k=1) for i in range(0, len(flat), args.chunk)])
-    print(f"reference: lid.176 predict {len(sentences) / t_lid:>10,.0f} sentences/s   variety/lid time ratio {t_cli / t_lid:.2f}")
+    print(
+        f"reference: lid.176 predict {len(sentences) / t_lid:>10,.0f} sentences/s   "
+        f"variety/lid time ratio {t_cli / t_lid:.2f}"
+    )
 
     rng = random.Random(1)
     pages = []
@@ -100,8 +103,10 @@ def main() -> None:
     page_chunks = [pages[i : i + 100] for i in range(0, len(pages), 100)]
     t_pages = best_of(3, lambda: [model.identify_batch(c) for c in page_chunks])
     t_single = best_of(1, lambda: [model.identify(p) for p in pages])
-    print(f"identify, ~{page_words:.0f}-word pages: {len(pages) / t_pages:,.0f} pages/s batched, "
-          f"{len(pages) / t_single:,.0f} pages/s one at a time ({t_single / len(pages) * 1e6:.0f} µs/page)")
+    print(
+        f"identify, ~{page_words:.0f}-word pages: {len(pages) / t_pages:,.0f} pages/s batched, "
+        f"{len(pages) / t_single:,.0f} pages/s one at a time ({t_single / len(pages) * 1e6:.0f} µs/page)"
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lusomix.filters.text import count_words, normalise_for_hash, strip_control
 from sample_records import Capture, jaccard
+
+from lusomix.filters.text import count_words, normalise_for_hash, strip_control
 
 LID = Path(__file__).resolve().parents[1] / "lusomix" / "filters" / "models" / "lid.176.ftz"
 MIN_WORDS, MIN_PT = 20, 0.8
@@ -25,8 +26,9 @@ MIN_WORDS, MIN_PT = 20, 0.8
 def extract(html: str) -> str:
     import trafilatura
 
-    doc = trafilatura.bare_extraction(strip_control(html), favor_precision=False, include_comments=False,
-                                      include_tables=True, with_metadata=False)
+    doc = trafilatura.bare_extraction(
+        strip_control(html), favor_precision=False, include_comments=False, include_tables=True, with_metadata=False
+    )
     if doc is None:
         return ""
     text = doc.get("text") if isinstance(doc, dict) else doc.text

@@ -34,20 +34,36 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import sample_html  # noqa: E402
 import sample_specials  # noqa: E402
-from lusomix.filters.text import count_words  # noqa: E402
 from sample_records import (  # noqa: E402
-    ARC_SERVER, EMPTY, FILES, GARBAGE, WARC_STYLE, Capture, chunked, expectation, gzip_bytes, http_date,
-    http_message, ip_for, jaccard, record_id, sha1_digest,
+    ARC_SERVER,
+    EMPTY,
+    FILES,
+    GARBAGE,
+    WARC_STYLE,
+    Capture,
+    chunked,
+    expectation,
+    gzip_bytes,
+    http_date,
+    http_message,
+    ip_for,
+    jaccard,
+    record_id,
+    sha1_digest,
 )
+
+from lusomix.filters.text import count_words  # noqa: E402
 
 # mode -> (codec of the bytes, charset in the HTTP header, charset declaration in <head>)
 CHARSETS = {
     "utf-8": ("utf-8", "utf-8", '<meta charset="utf-8" />\n'),
     "latin1-undeclared": ("iso-8859-1", None, ""),
-    "iso-declared-utf8": ("utf-8", "ISO-8859-1",
-                          '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1" />\n'),
-    "cp1252-meta": ("cp1252", None,
-                    '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252" />\n'),
+    "iso-declared-utf8": (
+        "utf-8",
+        "ISO-8859-1",
+        '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1" />\n',
+    ),
+    "cp1252-meta": ("cp1252", None, '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252" />\n'),
     "utf8-declared-cp1252": ("cp1252", "UTF-8", ""),
 }
 CONTROLS = ["\x00", "\x07", "\x1b\x00", "\x0c"]
@@ -59,7 +75,7 @@ def key_phrase(text: str) -> str | None:
     for para in paras[1:] + paras[:1]:
         words = para.split()
         for i in range(len(words) - 3):
-            window = words[i:i + 4]
+            window = words[i : i + 4]
             if all(w.isalpha() for w in window) and any(not w.isascii() for w in window):
                 return " ".join(window)
     return None
@@ -194,8 +210,9 @@ def page_captures(pages: list[dict], chrome: dict) -> list[Capture]:
             if page.get("broken_headers"):
                 exp.update(expect="bad_http_headers", lang=None, variety=None, spelling=None, quality=None)
             if page.get("truncated"):  # the file ends inside this record: rejected, never kept
-                exp.update(expect="damaged_record", lang=None, variety=None, spelling=None, quality=None,
-                           must_contain=[])
+                exp.update(
+                    expect="damaged_record", lang=None, variety=None, spelling=None, quality=None, must_contain=[]
+                )
             if exp["expect"] == "kept" and clean:
                 phrase = key_phrase(page["text"])
                 if phrase and phrase not in exp["must_contain"]:
@@ -209,9 +226,20 @@ def page_captures(pages: list[dict], chrome: dict) -> list[Capture]:
                     exp["dup_kind"] = "exact"
             if page.get("lookalike"):
                 exp["lookalike_group"] = page["lookalike"]
-            out.append(Capture(cap["file"], capture["url"], cap["date"], "response", block, expectation(**exp),
-                               html=html, text=page["text"], broken=bool(page.get("broken_headers")),
-                               truncated=bool(page.get("truncated"))))
+            out.append(
+                Capture(
+                    cap["file"],
+                    capture["url"],
+                    cap["date"],
+                    "response",
+                    block,
+                    expectation(**exp),
+                    html=html,
+                    text=page["text"],
+                    broken=bool(page.get("broken_headers")),
+                    truncated=bool(page.get("truncated")),
+                )
+            )
     return out
 
 
@@ -231,8 +259,7 @@ def annotate_lookalikes(captures: list[Capture]) -> None:
 
 # ------------------------------------------------------------------------------------------ writing
 def _warc_record(writer: WARCWriter, cap: Capture, rid: str, info_id: str, style: dict):
-    headers = {"WARC-Type": cap.record_type, "WARC-Record-ID": rid, "WARC-Date": cap.date,
-               "WARC-Target-URI": cap.url}
+    headers = {"WARC-Type": cap.record_type, "WARC-Record-ID": rid, "WARC-Date": cap.date, "WARC-Target-URI": cap.url}
     if not style.get("no_warcinfo"):
         headers["WARC-Warcinfo-ID"] = info_id
     if cap.record_type == "response" and cap.url.startswith("http"):
@@ -242,17 +269,24 @@ def _warc_record(writer: WARCWriter, cap: Capture, rid: str, info_id: str, style
         ctype = re.search(rb"\r\nContent-Type: ([^;\r]+)", cap.block)
         if ctype:
             headers["WARC-Identified-Payload-Type"] = ctype.group(1).decode()
-    return writer.create_warc_record(cap.url, cap.record_type, payload=io.BytesIO(cap.block),
-                                     length=len(cap.block), warc_headers_dict=headers,
-                                     warc_content_type=cap.content_type or "")
+    return writer.create_warc_record(
+        cap.url,
+        cap.record_type,
+        payload=io.BytesIO(cap.block),
+        length=len(cap.block),
+        warc_headers_dict=headers,
+        warc_content_type=cap.content_type or "",
+    )
 
 
 def _raw_warc_record(cap: Capture, rid: str, version: str) -> bytes:
     """A response record written byte for byte, so its broken HTTP headers stay broken."""
-    head = (f"WARC/{version}\r\nWARC-Type: response\r\nWARC-Record-ID: {rid}\r\nWARC-Date: {cap.date}\r\n"
-            f"WARC-Target-URI: {cap.url}\r\nWARC-IP-Address: {ip_for(cap.url)}\r\n"
-            f"WARC-Block-Digest: {sha1_digest(cap.block)}\r\n"
-            f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(cap.block)}\r\n\r\n")
+    head = (
+        f"WARC/{version}\r\nWARC-Type: response\r\nWARC-Record-ID: {rid}\r\nWARC-Date: {cap.date}\r\n"
+        f"WARC-Target-URI: {cap.url}\r\nWARC-IP-Address: {ip_for(cap.url)}\r\n"
+        f"WARC-Block-Digest: {sha1_digest(cap.block)}\r\n"
+        f"Content-Type: application/http; msgtype=response\r\nContent-Length: {len(cap.block)}\r\n\r\n"
+    )
     return head.encode() + cap.block + b"\r\n\r\n"
 
 
@@ -263,15 +297,27 @@ def write_warc(key: str, captures: list[Capture]) -> tuple[bytes, Counter, list[
     writer = WARCWriter(buf, gzip=name.endswith(".gz"), warc_version=style["version"])
     counts: Counter = Counter()
     info_id = record_id(name, "warcinfo")
-    info = (f"software: lusomix data_samples/make_samples.py\r\nformat: WARC File Format {style['version']}\r\n"
-            f"isPartOf: lusomix-sample-{key}\r\ndescription: synthetic sample crawl, original texts\r\n"
-            f"robots: obey\r\nhttp-header-user-agent: Mozilla/5.0 (compatible; lusomix-sample-crawler/1.0)\r\n")
+    info = (
+        f"software: lusomix data_samples/make_samples.py\r\nformat: WARC File Format {style['version']}\r\n"
+        f"isPartOf: lusomix-sample-{key}\r\ndescription: synthetic sample crawl, original texts\r\n"
+        f"robots: obey\r\nhttp-header-user-agent: Mozilla/5.0 (compatible; lusomix-sample-crawler/1.0)\r\n"
+    )
     if not style.get("no_warcinfo"):
-        writer.write_record(writer.create_warc_record(
-            "", "warcinfo", payload=io.BytesIO(info.encode()), length=len(info.encode()),
-            warc_content_type="application/warc-fields",
-            warc_headers_dict={"WARC-Type": "warcinfo", "WARC-Record-ID": info_id,
-                               "WARC-Date": captures[0].date, "WARC-Filename": name}))
+        writer.write_record(
+            writer.create_warc_record(
+                "",
+                "warcinfo",
+                payload=io.BytesIO(info.encode()),
+                length=len(info.encode()),
+                warc_content_type="application/warc-fields",
+                warc_headers_dict={
+                    "WARC-Type": "warcinfo",
+                    "WARC-Record-ID": info_id,
+                    "WARC-Date": captures[0].date,
+                    "WARC-Filename": name,
+                },
+            )
+        )
         counts["warcinfo"] += 1
     ends = []
     for cap in captures:
@@ -285,26 +331,50 @@ def write_warc(key: str, captures: list[Capture]) -> tuple[bytes, Counter, list[
         if style.get("requests") and http:
             parts = urlsplit(cap.url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            req = (f"GET {path or '/'} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-                   "User-Agent: Mozilla/5.0 (compatible; lusomix-sample-crawler/1.0)\r\n"
-                   "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate\r\n"
-                   "Connection: close\r\n\r\n").encode()
-            writer.write_record(writer.create_warc_record(
-                cap.url, "request", payload=io.BytesIO(req), length=len(req),
-                warc_headers_dict={"WARC-Type": "request",
-                                   "WARC-Record-ID": record_id(name, "request", cap.url, cap.date),
-                                   "WARC-Date": cap.date, "WARC-Concurrent-To": rid, "WARC-Warcinfo-ID": info_id}))
+            req = (
+                f"GET {path or '/'} HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+                "User-Agent: Mozilla/5.0 (compatible; lusomix-sample-crawler/1.0)\r\n"
+                "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate\r\n"
+                "Connection: close\r\n\r\n"
+            ).encode()
+            writer.write_record(
+                writer.create_warc_record(
+                    cap.url,
+                    "request",
+                    payload=io.BytesIO(req),
+                    length=len(req),
+                    warc_headers_dict={
+                        "WARC-Type": "request",
+                        "WARC-Record-ID": record_id(name, "request", cap.url, cap.date),
+                        "WARC-Date": cap.date,
+                        "WARC-Concurrent-To": rid,
+                        "WARC-Warcinfo-ID": info_id,
+                    },
+                )
+            )
             counts["request"] += 1
         if style.get("metadata") and http and cap.html:
             host = urlsplit(cap.url).hostname
-            meta = (f"via: https://{host}/\r\nhopsFromSeed: L\r\nfetchTimeMs: {len(cap.block) % 900 + 40}\r\n"
-                    f"outlink: https://{host}/assets/css/site-v1.css E link/@href\r\n").encode()
-            writer.write_record(writer.create_warc_record(
-                cap.url, "metadata", payload=io.BytesIO(meta), length=len(meta),
-                warc_content_type="application/warc-fields",
-                warc_headers_dict={"WARC-Type": "metadata",
-                                   "WARC-Record-ID": record_id(name, "metadata", cap.url, cap.date),
-                                   "WARC-Date": cap.date, "WARC-Concurrent-To": rid, "WARC-Warcinfo-ID": info_id}))
+            meta = (
+                f"via: https://{host}/\r\nhopsFromSeed: L\r\nfetchTimeMs: {len(cap.block) % 900 + 40}\r\n"
+                f"outlink: https://{host}/assets/css/site-v1.css E link/@href\r\n"
+            ).encode()
+            writer.write_record(
+                writer.create_warc_record(
+                    cap.url,
+                    "metadata",
+                    payload=io.BytesIO(meta),
+                    length=len(meta),
+                    warc_content_type="application/warc-fields",
+                    warc_headers_dict={
+                        "WARC-Type": "metadata",
+                        "WARC-Record-ID": record_id(name, "metadata", cap.url, cap.date),
+                        "WARC-Date": cap.date,
+                        "WARC-Concurrent-To": rid,
+                        "WARC-Warcinfo-ID": info_id,
+                    },
+                )
+            )
             counts["metadata"] += 1
         ends.append(buf.tell())
     return buf.getvalue(), counts, ends
@@ -356,34 +426,51 @@ def generate(out: Path) -> list[Capture]:
             if key == "trunc":
                 cut = [i for i, c in enumerate(caps) if c.truncated][0]
                 data = data[: (ends[cut - 1] + ends[cut]) // 2]
-                damage[name] = {"what": f"gzip stream cut in the middle of record {cut + 1} (of {len(caps)}), "
-                                        "inside its HTTP body",
-                                "readable_captures_before_damage": cut, "readable_captures_total": cut,
-                                "cut_record": {"url": caps[cut].url, "date": caps[cut].date,
-                                               "note": "warcio returns this record without an error but with "
-                                                       "a body shorter than its Content-Length; it must not be "
-                                                       "kept: it is rejected as damaged_record"}}
+                damage[name] = {
+                    "what": f"gzip stream cut in the middle of record {cut + 1} (of {len(caps)}), inside its HTTP body",
+                    "readable_captures_before_damage": cut,
+                    "readable_captures_total": cut,
+                    "cut_record": {
+                        "url": caps[cut].url,
+                        "date": caps[cut].date,
+                        "note": "warcio returns this record without an error but with "
+                        "a body shorter than its Content-Length; it must not be "
+                        "kept: it is rejected as damaged_record",
+                    },
+                }
             if key == "badhdr":
                 bad = [i for i, c in enumerate(caps) if c.broken][0]
-                damage[name] = {"what": f"capture {bad + 1} has the HTTP status line 'HTTP/1.1 TWO HUNDRED OK' "
-                                        "and a header line of control bytes; the file itself is intact",
-                                "readable_captures_before_damage": bad, "readable_captures_total": len(caps)}
+                damage[name] = {
+                    "what": f"capture {bad + 1} has the HTTP status line 'HTTP/1.1 TWO HUNDRED OK' "
+                    "and a header line of control bytes; the file itself is intact",
+                    "readable_captures_before_damage": bad,
+                    "readable_captures_total": len(caps),
+                }
         (archives / name).write_bytes(data)
         listed = caps
-        files_info[name] = {"records": {t: counts.get(t, 0) for t in
-                                        ("warcinfo", "request", "response", "revisit", "metadata", "resource")},
-                            "captures_in_manifest": len(listed), "bytes": len(data),
-                            "sha256": hashlib.sha256(data).hexdigest()}
-        manifest += [{"file": name, "url": c.url, "date": c.date, "record_type": c.record_type, **c.expect}
-                     for c in listed]
-    for name, data, what in ((GARBAGE, garbage_bytes(), "4 KiB of pseudo-random bytes: neither gzip nor WARC"),
-                             (EMPTY, b"", "empty file (0 bytes)")):
+        files_info[name] = {
+            "records": {
+                t: counts.get(t, 0) for t in ("warcinfo", "request", "response", "revisit", "metadata", "resource")
+            },
+            "captures_in_manifest": len(listed),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+        manifest += [
+            {"file": name, "url": c.url, "date": c.date, "record_type": c.record_type, **c.expect} for c in listed
+        ]
+    for name, data, what in (
+        (GARBAGE, garbage_bytes(), "4 KiB of pseudo-random bytes: neither gzip nor WARC"),
+        (EMPTY, b"", "empty file (0 bytes)"),
+    ):
         (archives / name).write_bytes(data)
         damage[name] = {"what": what, "readable_captures_before_damage": 0, "readable_captures_total": 0}
-        files_info[name] = {"records": {t: 0 for t in ("warcinfo", "request", "response", "revisit",
-                                                       "metadata", "resource")},
-                            "captures_in_manifest": 0, "bytes": len(data),
-                            "sha256": hashlib.sha256(data).hexdigest()}
+        files_info[name] = {
+            "records": {t: 0 for t in ("warcinfo", "request", "response", "revisit", "metadata", "resource")},
+            "captures_in_manifest": 0,
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
     lines = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in manifest)
     (out / "expected.jsonl").write_text(lines, "utf-8")
     summary = {"zlib_runtime_version": zlib.ZLIB_RUNTIME_VERSION, "files": files_info}
@@ -395,8 +482,11 @@ def generate(out: Path) -> list[Capture]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: data_samples/)")
-    parser.add_argument("--check", action="store_true",
-                        help="also run trafilatura + lid.176 on every page and compare with the manifest")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="also run trafilatura + lid.176 on every page and compare with the manifest",
+    )
     args = parser.parse_args(argv)
     captures = generate(args.out)
     total = sum(f.stat().st_size for f in (args.out / "archives").iterdir())

@@ -29,8 +29,14 @@ KINDS = ("bit_flips", "garbage", "duplicate", "zeros", "cut")
 # the sample archives whose framing is whole (the damaged-* samples are damaged already, except the one
 # whose damage is inside an HTTP header)
 SOURCES = (
-    "arquivo-1999.arc.gz", "arquivo-2000.arc", "crawl-2005-2008.warc.gz", "crawl-2009-2012.warc",
-    "crawl-2013-2016.warc.gz", "crawl-2017-2020.warc.gz", "crawl-2021-2024.warc", "damaged-bad-headers.warc",
+    "arquivo-1999.arc.gz",
+    "arquivo-2000.arc",
+    "crawl-2005-2008.warc.gz",
+    "crawl-2009-2012.warc",
+    "crawl-2013-2016.warc.gz",
+    "crawl-2017-2020.warc.gz",
+    "crawl-2021-2024.warc",
+    "damaged-bad-headers.warc",
     "evidence-2025.warc.gz",
 )
 
@@ -75,8 +81,14 @@ def original_records(data: bytes) -> list[OriginalRecord]:
     for record in stream:
         starts.append(stream.offset)
         headers = record.rec_headers
-        records.append((record.rec_type, headers.get_header("WARC-Target-URI") or "",
-                        headers.get_header("WARC-Date") or "", block_sha1(record.raw_stream.read())))
+        records.append(
+            (
+                record.rec_type,
+                headers.get_header("WARC-Target-URI") or "",
+                headers.get_header("WARC-Date") or "",
+                block_sha1(record.raw_stream.read()),
+            )
+        )
     ends = starts[1:] + [len(data)]
     return [OriginalRecord(s, e, *rest) for s, e, rest in zip(starts, ends, records)]
 
@@ -98,8 +110,8 @@ def make(source: str, data: bytes, kind: str, seed: int) -> Mutant:
     if kind == "bit_flips":
         length = rng.randint(1, 64)
         at = rng.randrange(size - length)
-        burst = bytes(b ^ (1 << rng.randrange(8)) for b in data[at:at + length])
-        out, damage, changed = data[:at] + burst + data[at + length:], (at, at + length), (at, at + length)
+        burst = bytes(b ^ (1 << rng.randrange(8)) for b in data[at : at + length])
+        out, damage, changed = data[:at] + burst + data[at + length :], (at, at + length), (at, at + length)
     elif kind == "garbage":
         length = rng.randint(16, 4096)
         at = rng.randrange(size)
@@ -117,7 +129,7 @@ def make(source: str, data: bytes, kind: str, seed: int) -> Mutant:
     elif kind == "cut":
         length = rng.randint(16, min(4096, size // 4))
         at = rng.randrange(size - length)
-        out, damage, changed = data[:at] + data[at + length:], (at, at + length), (at, at)
+        out, damage, changed = data[:at] + data[at + length :], (at, at + length), (at, at)
     else:
         raise ValueError(f"unknown kind of damage: {kind}")
     records = original_records(data)

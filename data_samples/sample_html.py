@@ -97,7 +97,7 @@ def modern(page: dict, capture: dict, ch: dict, meta_charset: str, xhtml: bool =
     title = page["title"] if page.get("bare_title") else f"{page['title']} | {site}"
     heading = page.get("heading") or page["title"]
     d = page["published"]
-    published = f'{ch["published"]} {d[8:10]}/{d[5:7]}/{d[:4]}'
+    published = f"{ch['published']} {d[8:10]}/{d[5:7]}/{d[:4]}"
     cookie = ""
     if page.get("cookie") or layout == 2:
         cookie = (
@@ -135,7 +135,7 @@ def modern(page: dict, capture: dict, ch: dict, meta_charset: str, xhtml: bool =
 <meta name="viewport" content="width=device-width, initial-scale=1" />
 {head_extra}<link rel="stylesheet" href="/assets/css/site-v{layout}.css" />
 </head>
-<body class="{page['kind']}">
+<body class="{page["kind"]}">
 {cookie}<header class="{header_class}">
 <a class="logo" href="/">{escape(site)}</a>
 <nav class="main-nav"><ul>
@@ -144,7 +144,7 @@ def modern(page: dict, capture: dict, ch: dict, meta_charset: str, xhtml: bool =
 </header>
 <main id="content">
 {article}<aside class="sidebar">
-<h2>{escape(ch['aside_title'])}</h2>
+<h2>{escape(ch["aside_title"])}</h2>
 <ul>
 {aside}
 </ul>
@@ -168,7 +168,7 @@ def old(page: dict, ch: dict) -> str:
     year = page["published"][:4]
     return f"""<HTML>
 <HEAD>
-<TITLE>{escape(page['title'], quote=False)}</TITLE>
+<TITLE>{escape(page["title"], quote=False)}</TITLE>
 <META NAME="keywords" CONTENT="{escape(host)}">
 </HEAD>
 <BODY BGCOLOR="#FFFFFF" TEXT="#000000" LINK="#003399" VLINK="#663399">
@@ -179,7 +179,7 @@ def old(page: dict, ch: dict) -> str:
 {nav}
 </FONT></TD>
 <TD VALIGN="TOP"><FONT FACE="Verdana, Arial, Helvetica" SIZE="2">
-<H2>{escape(page['title'], quote=False)}</H2>
+<H2>{escape(page["title"], quote=False)}</H2>
 {body}
 </FONT></TD>
 </TR>

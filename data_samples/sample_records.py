@@ -43,8 +43,18 @@ WARC_STYLE = {
 }
 ARC_SERVER = "Apache/1.3.6 (Unix)"
 REASONS = (
-    "kept", "revisit", "http_status", "not_html", "too_large", "bad_http_headers", "not_a_capture",
-    "no_text", "too_short", "extraction_failed", "not_portuguese", "damaged_record",
+    "kept",
+    "revisit",
+    "http_status",
+    "not_html",
+    "too_large",
+    "bad_http_headers",
+    "not_a_capture",
+    "no_text",
+    "too_short",
+    "extraction_failed",
+    "not_portuguese",
+    "damaged_record",
 )
 _WORD = re.compile(r"\w+")
 
@@ -69,11 +79,24 @@ class Capture:
 
 def expectation(**given) -> dict:
     base = {
-        "expect": "kept", "lang": None, "variety": None, "variety_allowed": None, "evidence_expected": None,
-        "evidence_absent": None, "page_kind": None, "quality": None,
-        "junk_kind": None, "dup_group": None, "dup_kind": None, "jaccard_to_original": None,
-        "lookalike_group": None, "spelling": None, "must_contain": [], "must_not_contain": [],
-        "must_not_contain_control": False, "notes": "",
+        "expect": "kept",
+        "lang": None,
+        "variety": None,
+        "variety_allowed": None,
+        "evidence_expected": None,
+        "evidence_absent": None,
+        "page_kind": None,
+        "quality": None,
+        "junk_kind": None,
+        "dup_group": None,
+        "dup_kind": None,
+        "jaccard_to_original": None,
+        "lookalike_group": None,
+        "spelling": None,
+        "must_contain": [],
+        "must_not_contain": [],
+        "must_not_contain_control": False,
+        "notes": "",
     }
     unknown = set(given) - set(base)
     assert not unknown, unknown
@@ -90,7 +113,7 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 def chunked(body: bytes, size: int = 1000) -> bytes:
-    parts = [b"%x\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size]) for i in range(0, len(body), size)]
+    parts = [b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size]) for i in range(0, len(body), size)]
     return b"".join(parts) + b"0\r\n\r\n"
 
 
@@ -123,11 +146,9 @@ def ip_for(url: str) -> str:
 
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
     words = _WORD.findall(text.lower())
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
 
 
 def jaccard(a: str, b: str) -> float:
     sa, sb = shingles(a), shingles(b)
     return len(sa & sb) / len(sa | sb)
-
-

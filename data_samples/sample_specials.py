@@ -5,11 +5,19 @@ a decompression bomb and a crawler log. Each one exercises a reason the extract 
 from __future__ import annotations
 
 import base64
-import io
 import zlib
 
 from sample_records import (
-    ARC_SERVER, FILES, WARC_STYLE, Capture, expectation, http_date, http_message, payload_of, record_id, sha1_digest,
+    ARC_SERVER,
+    FILES,
+    WARC_STYLE,
+    Capture,
+    expectation,
+    http_date,
+    http_message,
+    payload_of,
+    record_id,
+    sha1_digest,
 )
 
 # a 16x12 JPEG and a 1x1 GIF, made once with Pillow and frozen here so the bytes never change
@@ -76,8 +84,10 @@ def _response(file: str, date: str, status: str, ctype: str | None, body: bytes,
 
 
 def _error_page(title: str, message: str) -> bytes:
-    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8" /><title>{title}</title></head>\n'
-            f"<body><h1>{title}</h1>\n<p>{message}</p>\n</body></html>\n").encode("utf-8")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8" /><title>{title}</title></head>\n'
+        f"<body><h1>{title}</h1>\n<p>{message}</p>\n</body></html>\n"
+    ).encode()
 
 
 def special_captures(pages: list[Capture]) -> list[Capture]:
@@ -86,8 +96,18 @@ def special_captures(pages: list[Capture]) -> list[Capture]:
 
     def add(file, url, date, block, record_type="response", content_type=None, warc_headers=None, **exp):
         exp.setdefault("quality", None)
-        out.append(Capture(file, url, date, record_type, block, expectation(**exp),
-                           warc_headers=warc_headers or {}, content_type=content_type))
+        out.append(
+            Capture(
+                file,
+                url,
+                date,
+                record_type,
+                block,
+                expectation(**exp),
+                warc_headers=warc_headers or {},
+                content_type=content_type,
+            )
+        )
 
     def not_found(file, url, date, title, message, note):
         block = _response(file, date, "404 Not Found", "text/html; charset=utf-8", _error_page(title, message))
@@ -101,9 +121,12 @@ def special_captures(pages: list[Capture]) -> list[Capture]:
     def revisit(file, url, date, refers_date, profile):
         original = by_key[(url, refers_date)]
         version = WARC_STYLE[file]["version"]
-        headers = {"WARC-Profile": PROFILES[version] + profile, "WARC-Refers-To-Target-URI": url,
-                   "WARC-Refers-To-Date": refers_date,
-                   "WARC-Refers-To": record_id(FILES[original.file], "response", url, refers_date)}
+        headers = {
+            "WARC-Profile": PROFILES[version] + profile,
+            "WARC-Refers-To-Target-URI": url,
+            "WARC-Refers-To-Date": refers_date,
+            "WARC-Refers-To": record_id(FILES[original.file], "response", url, refers_date),
+        }
         if profile == "identical-payload-digest":
             body = payload_of(original.block)
             headers["WARC-Payload-Digest"] = sha1_digest(body)
@@ -111,68 +134,183 @@ def special_captures(pages: list[Capture]) -> list[Capture]:
             block = block.replace(b"Content-Length: 0", b"Content-Length: %d" % len(body))
         else:
             block = _response(file, date, "304 Not Modified", None, b"")
-        add(file, url, date, block, "revisit", warc_headers=headers, expect="revisit", page_kind="revisit",
-            notes=f"{profile} revisit of the capture of {refers_date}")
+        add(
+            file,
+            url,
+            date,
+            block,
+            "revisit",
+            warc_headers=headers,
+            expect="revisit",
+            page_kind="revisit",
+            notes=f"{profile} revisit of the capture of {refers_date}",
+        )
 
-    add("arc1999", "http://www.diario-do-mondego.pt/imagens/logo.gif", "1999-03-15T10:11:14Z",
+    add(
+        "arc1999",
+        "http://www.diario-do-mondego.pt/imagens/logo.gif",
+        "1999-03-15T10:11:14Z",
         _response("arc1999", "1999-03-15T10:11:14Z", "200 OK", "image/gif", GIF),
-        expect="not_html", page_kind="image", notes="GIF logo of the 1999 site")
+        expect="not_html",
+        page_kind="image",
+        notes="GIF logo of the 1999 site",
+    )
     # 2005-2008
-    not_found("w05", "http://www.jornal-do-tejo.pt/economia/2006/03/pagina-antiga.html", "2006-03-14T08:22:10Z",
-              "Página não encontrada", "A página que procura não existe ou foi removida.",
-              "404 with a Portuguese HTML body")
-    add("w05", "http://www.jornal-do-tejo.pt/imagens/2006/03/fabrica-textil.jpg", "2006-03-14T08:21:45Z",
+    not_found(
+        "w05",
+        "http://www.jornal-do-tejo.pt/economia/2006/03/pagina-antiga.html",
+        "2006-03-14T08:22:10Z",
+        "Página não encontrada",
+        "A página que procura não existe ou foi removida.",
+        "404 with a Portuguese HTML body",
+    )
+    add(
+        "w05",
+        "http://www.jornal-do-tejo.pt/imagens/2006/03/fabrica-textil.jpg",
+        "2006-03-14T08:21:45Z",
         _response("w05", "2006-03-14T08:21:45Z", "200 OK", "image/jpeg", JPEG),
-        expect="not_html", page_kind="image", notes="JPEG photo")
+        expect="not_html",
+        page_kind="image",
+        notes="JPEG photo",
+    )
     # 2009-2012
-    robots = (b"User-agent: *\nDisallow: /admin/\nDisallow: /pesquisa\n"
-              b"Sitemap: http://www.cm-vilanovadolis.pt/sitemap.xml\n")
-    add("w09", "http://www.cm-vilanovadolis.pt/robots.txt", "2009-02-10T10:59:58Z",
+    robots = (
+        b"User-agent: *\nDisallow: /admin/\nDisallow: /pesquisa\nSitemap: http://www.cm-vilanovadolis.pt/sitemap.xml\n"
+    )
+    add(
+        "w09",
+        "http://www.cm-vilanovadolis.pt/robots.txt",
+        "2009-02-10T10:59:58Z",
         _response("w09", "2009-02-10T10:59:58Z", "200 OK", "text/plain", robots),
-        expect="not_html", page_kind="robots", notes="robots.txt (text/plain)")
-    redirect("w09", "http://www.casa-e-poupanca.pt/artigos/", "2010-01-18T09:39:58Z", "302 Found",
-             "http://www.casa-e-poupanca.pt/artigos/orcamento-familiar.html", "302 to the article")
+        expect="not_html",
+        page_kind="robots",
+        notes="robots.txt (text/plain)",
+    )
+    redirect(
+        "w09",
+        "http://www.casa-e-poupanca.pt/artigos/",
+        "2010-01-18T09:39:58Z",
+        "302 Found",
+        "http://www.casa-e-poupanca.pt/artigos/orcamento-familiar.html",
+        "302 to the article",
+    )
     # 2013-2016
     dns = b"20151105120140\nwww.jornal-do-tejo.pt.\t300\tIN\tA\t192.0.2.17\n"
-    add("w13", "dns:www.jornal-do-tejo.pt", "2015-11-05T12:01:40Z", dns, content_type="text/dns",
-        expect="not_html", page_kind="dns", notes="DNS lookup record (text/dns), no HTTP")
-    redirect("w13", "http://www.jornal-do-tejo.pt/politica/2015/11/orcamento-metas-defice", "2015-11-05T12:01:42Z",
-             "301 Moved Permanently", "https://www.jornal-do-tejo.pt/politica/2015/11/orcamento-metas-defice",
-             "301 from http to https")
-    add("w13", "https://www.jornal-do-tejo.pt/media/2016/05/linha-do-oeste.jpg", "2016-05-18T09:00:05Z",
+    add(
+        "w13",
+        "dns:www.jornal-do-tejo.pt",
+        "2015-11-05T12:01:40Z",
+        dns,
+        content_type="text/dns",
+        expect="not_html",
+        page_kind="dns",
+        notes="DNS lookup record (text/dns), no HTTP",
+    )
+    redirect(
+        "w13",
+        "http://www.jornal-do-tejo.pt/politica/2015/11/orcamento-metas-defice",
+        "2015-11-05T12:01:42Z",
+        "301 Moved Permanently",
+        "https://www.jornal-do-tejo.pt/politica/2015/11/orcamento-metas-defice",
+        "301 from http to https",
+    )
+    add(
+        "w13",
+        "https://www.jornal-do-tejo.pt/media/2016/05/linha-do-oeste.jpg",
+        "2016-05-18T09:00:05Z",
         _response("w13", "2016-05-18T09:00:05Z", "200 OK", "image/jpeg", JPEG),
-        expect="not_html", page_kind="image", notes="JPEG photo")
-    revisit("w13", "http://www.receitas-da-vovo-mineira.com.br/salgados/pao-de-queijo", "2016-06-01T09:30:00Z",
-            "2014-12-01T09:30:00Z", "identical-payload-digest")
+        expect="not_html",
+        page_kind="image",
+        notes="JPEG photo",
+    )
+    revisit(
+        "w13",
+        "http://www.receitas-da-vovo-mineira.com.br/salgados/pao-de-queijo",
+        "2016-06-01T09:30:00Z",
+        "2014-12-01T09:30:00Z",
+        "identical-payload-digest",
+    )
     # 2017-2020
     pdf = tiny_pdf("Guia de renovação do Cartão de Cidadão")
-    add("w17", "https://www.servicos-publicos.gov.pt/documentos/guia-renovacao-cartao-de-cidadao.pdf",
-        "2019-04-10T14:23:00Z", _response("w17", "2019-04-10T14:23:00Z", "200 OK", "application/pdf", pdf),
-        expect="not_html", page_kind="pdf", notes="one-page PDF")
-    bomb = _response("w17", "2019-08-08T08:08:08Z", "200 OK", "text/html; charset=utf-8", _bomb_body(),
-                     ("Content-Encoding", "gzip"))
-    add("w17", "http://www.descontos-fantasticos.pt/", "2019-08-08T08:08:08Z", bomb, expect="too_large",
-        page_kind="bomb", notes=f"decompression bomb: gzip body that inflates to ~{BOMB_BYTES >> 20} MiB of HTML")
-    not_found("w17", "https://www.mega-celulares.com.br/produto-esgotado-4471", "2018-10-10T15:01:00Z",
-              "Produto não encontrado", "Ops! O produto que você procura não está mais disponível.",
-              "404 with a Brazilian HTML body")
-    redirect("w17", "https://www.noticias-do-cerrado.com.br/ultimas", "2020-02-11T08:59:00Z", "302 Found",
-             "https://www.noticias-do-cerrado.com.br/cidades/2020/02/novas-linhas-onibus-rapido",
-             "302 to the latest article")
+    add(
+        "w17",
+        "https://www.servicos-publicos.gov.pt/documentos/guia-renovacao-cartao-de-cidadao.pdf",
+        "2019-04-10T14:23:00Z",
+        _response("w17", "2019-04-10T14:23:00Z", "200 OK", "application/pdf", pdf),
+        expect="not_html",
+        page_kind="pdf",
+        notes="one-page PDF",
+    )
+    bomb = _response(
+        "w17", "2019-08-08T08:08:08Z", "200 OK", "text/html; charset=utf-8", _bomb_body(), ("Content-Encoding", "gzip")
+    )
+    add(
+        "w17",
+        "http://www.descontos-fantasticos.pt/",
+        "2019-08-08T08:08:08Z",
+        bomb,
+        expect="too_large",
+        page_kind="bomb",
+        notes=f"decompression bomb: gzip body that inflates to ~{BOMB_BYTES >> 20} MiB of HTML",
+    )
+    not_found(
+        "w17",
+        "https://www.mega-celulares.com.br/produto-esgotado-4471",
+        "2018-10-10T15:01:00Z",
+        "Produto não encontrado",
+        "Ops! O produto que você procura não está mais disponível.",
+        "404 with a Brazilian HTML body",
+    )
+    redirect(
+        "w17",
+        "https://www.noticias-do-cerrado.com.br/ultimas",
+        "2020-02-11T08:59:00Z",
+        "302 Found",
+        "https://www.noticias-do-cerrado.com.br/cidades/2020/02/novas-linhas-onibus-rapido",
+        "302 to the latest article",
+    )
     # 2021-2024
-    revisit("w21", "http://www.cm-vilanovadolis.pt/servicos/residuos.html", "2022-03-15T10:00:00Z",
-            "2020-01-30T07:55:19Z", "identical-payload-digest")
-    revisit("w21", "https://www.noticias-do-cerrado.com.br/cidades/2020/02/novas-linhas-onibus-rapido",
-            "2022-02-11T09:00:00Z", "2021-01-15T10:00:00Z", "server-not-modified")
-    not_found("w21", "https://www.sabores-de-portugal.pt/receitas/bolo-rei-escangalhado", "2021-02-07T18:31:00Z",
-              "Página não encontrada", "Lamentamos, mas esta receita já não está disponível.",
-              "404 with a Portuguese HTML body")
-    redirect("w21", "http://www.mae-no-porto.pt/2023/03/o-primeiro-dia-na-creche", "2023-03-14T20:20:18Z",
-             "301 Moved Permanently", "https://www.mae-no-porto.pt/2023/03/o-primeiro-dia-na-creche",
-             "301 from http to https")
-    add("w21", "metadata://lusomix.example/crawl-2021-2024/logs/crawl.log", "2024-12-31T23:59:59Z",
-        crawl_log([c for c in pages + out if c.file == "w21"]), "resource", content_type="text/plain",
-        expect="not_a_capture", page_kind="crawl_log", notes="resource record holding the crawler's log")
+    revisit(
+        "w21",
+        "http://www.cm-vilanovadolis.pt/servicos/residuos.html",
+        "2022-03-15T10:00:00Z",
+        "2020-01-30T07:55:19Z",
+        "identical-payload-digest",
+    )
+    revisit(
+        "w21",
+        "https://www.noticias-do-cerrado.com.br/cidades/2020/02/novas-linhas-onibus-rapido",
+        "2022-02-11T09:00:00Z",
+        "2021-01-15T10:00:00Z",
+        "server-not-modified",
+    )
+    not_found(
+        "w21",
+        "https://www.sabores-de-portugal.pt/receitas/bolo-rei-escangalhado",
+        "2021-02-07T18:31:00Z",
+        "Página não encontrada",
+        "Lamentamos, mas esta receita já não está disponível.",
+        "404 with a Portuguese HTML body",
+    )
+    redirect(
+        "w21",
+        "http://www.mae-no-porto.pt/2023/03/o-primeiro-dia-na-creche",
+        "2023-03-14T20:20:18Z",
+        "301 Moved Permanently",
+        "https://www.mae-no-porto.pt/2023/03/o-primeiro-dia-na-creche",
+        "301 from http to https",
+    )
+    add(
+        "w21",
+        "metadata://lusomix.example/crawl-2021-2024/logs/crawl.log",
+        "2024-12-31T23:59:59Z",
+        crawl_log([c for c in pages + out if c.file == "w21"]),
+        "resource",
+        content_type="text/plain",
+        expect="not_a_capture",
+        page_kind="crawl_log",
+        notes="resource record holding the crawler's log",
+    )
     return out
 
 

@@ -84,7 +84,7 @@ def part_name(rank: int) -> str:
     return f"part-{rank:05d}.parquet"
 
 
-def parts(folder: Path | str) -> list[Path]:
+def parts(folder: str | os.PathLike) -> list[Path]:
     """The Parquet parts of docs/ or rejected/, in order (temporary files never match)."""
     return sorted(Path(folder).glob(PART_GLOB))
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import ARCHIVES, SAMPLES, run_cli
 from warcio.archiveiterator import ArchiveIterator
 
 from lusomix.archive.records import DamagedSpan, Record, read_archive
-from conftest import ARCHIVES, SAMPLES, run_cli
 
 sys.path.insert(0, str(SAMPLES))
 import mutants  # noqa: E402  (data_samples/mutants.py)
@@ -36,8 +36,11 @@ def _read(data: bytes, gz: bool) -> list[Record | DamagedSpan]:
 
 def _key(record: Record) -> tuple[str, str, str]:
     headers = record.headers
-    return (headers.get_header("WARC-Target-URI") or "", headers.get_header("WARC-Date") or "",
-            mutants.block_sha1(record.block))
+    return (
+        headers.get_header("WARC-Target-URI") or "",
+        headers.get_header("WARC-Date") or "",
+        mutants.block_sha1(record.block),
+    )
 
 
 def _whole(out: list) -> list[Record]:
@@ -120,10 +123,10 @@ def test_a_whole_file_gzip_is_read_up_to_its_damage():
     assert [_key(r) for r in _whole(_read(packed, True))] == expected
     damaged = bytearray(packed)
     middle = len(packed) // 2
-    damaged[middle:middle + 64] = bytes(64)
+    damaged[middle : middle + 64] = bytes(64)
     out = _read(bytes(damaged), True)
     got = [_key(r) for r in _whole(out)]
-    assert 0 < len(got) < len(expected) and got == expected[:len(got)]
+    assert 0 < len(got) < len(expected) and got == expected[: len(got)]
     [span] = [s for s in out if isinstance(s, DamagedSpan)]
     assert span.end == len(packed) and "whole-file gzip" in span.why
 
@@ -158,16 +161,27 @@ def test_the_extract_pass_keeps_every_intact_capture_and_names_the_spans(tmp_pat
             mutant = mutants.make(source, data, kind, seed=11)
             name = f"{kind}-{source}"
             (folder / name).write_bytes(mutant.data)
-            intact.update((name, r.uri, r.date) for r in mutant.intact if r.rec_type in ("response", "revisit", "resource"))
+            intact.update(
+                (name, r.uri, r.date) for r in mutant.intact if r.rec_type in ("response", "revisit", "resource")
+            )
     out = tmp_path / "out"
     config = tmp_path / "extract.yaml"
     config.write_text(f"input: [{folder}]\noutput: {out}\nexecutor: {{workers: 2}}\n")
     assert run_cli("run", str(config), "--passes", "extract") == 0
-    rows = pl.concat([pl.read_parquet(out / sub, columns=["source_file", "url", "crawl_date"] + (["reason"] if sub == "rejected" else []))
-                      .with_columns(pl.lit(sub).alias("table")) for sub in ("docs", "rejected")], how="diagonal")
-    outcomes = Counter((Path(f).name, u, d.strftime("%Y-%m-%dT%H:%M:%SZ"))
-                       for f, u, d, reason in rows.select("source_file", "url", "crawl_date", "reason").iter_rows()
-                       if reason != "damaged_record")
+    rows = pl.concat(
+        [
+            pl.read_parquet(
+                out / sub, columns=["source_file", "url", "crawl_date"] + (["reason"] if sub == "rejected" else [])
+            ).with_columns(pl.lit(sub).alias("table"))
+            for sub in ("docs", "rejected")
+        ],
+        how="diagonal",
+    )
+    outcomes = Counter(
+        (Path(f).name, u, d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for f, u, d, reason in rows.select("source_file", "url", "crawl_date", "reason").iter_rows()
+        if reason != "damaged_record"
+    )
     missing = intact - outcomes
     assert not missing, missing
     stats = json.loads((out / "stats.json").read_text())

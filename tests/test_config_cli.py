@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from lusomix.errors import UsageError
 from lusomix.pipeline.cli import main
 from lusomix.pipeline.config import load_config
-from lusomix.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,10 @@ def test_bad_output_or_input_location_is_one_line_error(tmp_path, capsys):
         (["--output", ""], "the output folder is empty"),
         (["--output", "s3://bucket/out"], "output must be a local folder"),
         (["--output", str(tmp_path / "o"), "--input", "foo://bar/x.warc"], "cannot read foo://bar/x.warc"),
-        (["--output", str(tmp_path / "o"), "--executor", "ray", "--ray-address", "127.0.0.1:1"], "cannot reach the Ray cluster"),
+        (
+            ["--output", str(tmp_path / "o"), "--executor", "ray", "--ray-address", "127.0.0.1:1"],
+            "cannot reach the Ray cluster",
+        ),
     ]
     for extra, needle in cases:
         assert main(["run", demo, "--stages", "extract", *extra]) == 2, extra
@@ -120,11 +123,14 @@ def test_variety_commands_refuse_unusable_files(tmp_path, capsys):
 
 
 def test_extract_summary_is_shown_when_a_later_pass_fails(tmp_path, capsys):
-    config = _write(tmp_path, (
-        f"input: [{REPO / 'data_samples' / 'archives' / 'damaged-bad-headers.warc'}]\n"
-        f"output: {tmp_path / 'out'}\nexecutor: {{workers: 1}}\n"
-        "mixes:\n  - name: nothing\n    select: {min_words: 1000000}\n"
-    ))
+    config = _write(
+        tmp_path,
+        (
+            f"input: [{REPO / 'data_samples' / 'archives' / 'damaged-bad-headers.warc'}]\n"
+            f"output: {tmp_path / 'out'}\nexecutor: {{workers: 1}}\n"
+            "mixes:\n  - name: nothing\n    select: {min_words: 1000000}\n"
+        ),
+    )
     # the mix needs the dedup pass's clusters, which this run skips: a usage error after the extract pass
     assert main(["run", config, "--stages", "extract,mix"]) == 2
     out, err = capsys.readouterr()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,7 @@ def _edit(text: str, positions: list[int], word: str = "entretanto") -> str:
 
 
 def _date(year: int) -> datetime:
-    return datetime(year, 6, 1, tzinfo=timezone.utc)
+    return datetime(year, 6, 1, tzinfo=UTC)
 
 
 # id -> (text, variety, quality_flags, crawl year)

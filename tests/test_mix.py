@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +15,8 @@ import pytest
 from pydantic import ValidationError
 
 from lusomix.mix.build import build_mix, file_sha256, plan_mix
-from lusomix.mix.recipe import MixInputError, MixRecipe
 from lusomix.mix.hashing import _SALT_DRAW, id_hash64, repeat_key, repeats_for
+from lusomix.mix.recipe import MixInputError, MixRecipe
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, MIX_SCHEMA
 
 VARIETY_CYCLE = ["pt_PT", "pt_BR", "unknown", "pt_PT", None]  # None: variety not decided → "unknown"
@@ -29,7 +29,7 @@ def _docs_table(ids: list[int]) -> pa.Table:
     cols["url"] = [f"http://{DOMAINS[i % 5]}/artigo/{i}" for i in ids]
     cols["domain"] = [DOMAINS[i % 5] for i in ids]
     cols["tld"] = [DOMAINS[i % 5].rsplit(".", 1)[1] for i in ids]
-    cols["crawl_date"] = [datetime(2000 + i % 10, 1 + i % 12, 1, tzinfo=timezone.utc) for i in ids]
+    cols["crawl_date"] = [datetime(2000 + i % 10, 1 + i % 12, 1, tzinfo=UTC) for i in ids]
     cols["source_file"] = [f"AWP-{2000 + i % 3}-part{i % 4}.warc.gz" for i in ids]
     cols["n_words"] = [20 + (i * 37) % 180 for i in ids]
     cols["text"] = [" ".join(f"palavra{i}x{k}" for k in range(20 + (i * 37) % 180)) for i in ids]
@@ -170,9 +170,7 @@ def test_manifest_matches_files_and_contract(run_dir, tmp_path):
 
 def test_shards_come_out_even_and_rows_are_shuffled(run_dir, tmp_path):
     manifest = build_mix(run_dir, MixRecipe(name="even", shard_target_bytes=12_000), tmp_path / "even")
-    sizes = [
-        pl.read_parquet(tmp_path / "even" / s["path"])["text"].str.len_bytes().sum() for s in manifest["shards"]
-    ]
+    sizes = [pl.read_parquet(tmp_path / "even" / s["path"])["text"].str.len_bytes().sum() for s in manifest["shards"]]
     biggest_doc = pl.read_parquet(run_dir / "docs")["text"].str.len_bytes().max()
     share = sum(sizes) / len(sizes)
     assert len(sizes) >= 4
@@ -198,15 +196,25 @@ def test_selection_filters_and_domain_source_weights(run_dir, tmp_path):
         weights={"pt_PT": 1.0, "pt_BR": 1.0, "unknown": 1.0},
         domain_weights={"sapo.pt": 3.0},
         source_weights={"AWP-2001-*": 0.0},
-        select={"langs": ["pt"], "varieties": ["pt_PT", "unknown"], "domains_include": ["publico.pt", "sapo.pt"],
-                "domains_exclude": ["www.publico.pt"], "crawl_years": [2002, 2007], "min_words": 50},
+        select={
+            "langs": ["pt"],
+            "varieties": ["pt_PT", "unknown"],
+            "domains_include": ["publico.pt", "sapo.pt"],
+            "domains_exclude": ["www.publico.pt"],
+            "crawl_years": [2002, 2007],
+            "min_words": 50,
+        },
     )
     build_mix(run_dir, recipe, tmp_path / "sel")
     mix = read_mix(tmp_path / "sel")
     docs = docs_frame(run_dir).filter(
-        pl.col("quality_flags").list.len() == 0, pl.col("keep"), pl.col("lang") == "pt",
-        pl.col("variety").is_in(["pt_PT", "unknown"]), pl.col("domain").is_in(["publico.pt", "sapo.pt"]),
-        pl.col("crawl_date").dt.year().is_between(2002, 2007), pl.col("n_words") >= 50,
+        pl.col("quality_flags").list.len() == 0,
+        pl.col("keep"),
+        pl.col("lang") == "pt",
+        pl.col("variety").is_in(["pt_PT", "unknown"]),
+        pl.col("domain").is_in(["publico.pt", "sapo.pt"]),
+        pl.col("crawl_date").dt.year().is_between(2002, 2007),
+        pl.col("n_words") >= 50,
         ~pl.col("source_file").str.starts_with("AWP-2001-"),
     )
     expected = {i: (3 if d == "sapo.pt" else 1) for i, d in zip(docs["id"], docs["domain"])}
@@ -236,8 +244,12 @@ def test_bad_inputs_and_recipes(run_dir, tmp_path):
     empty = build_mix(run_dir, MixRecipe(name="d", select={"varieties": ["es_ES"]}), tmp_path / "f")
     assert empty["shards"] == [] and empty["totals"]["rows"] == 0 and "selects no documents" in empty["warnings"][0]
     assert (tmp_path / "f" / "manifest.json").is_file() and not list((tmp_path / "f").glob("shard-*"))
-    for bad in ({"name": "../up"}, {"name": "a", "shard_target_bytes": 1, "shard_target_tokens": 1},
-                {"name": "a", "weights": {"pt_PT": -1}}, {"name": "a", "select": {"min_wrds": 3}}):
+    for bad in (
+        {"name": "../up"},
+        {"name": "a", "shard_target_bytes": 1, "shard_target_tokens": 1},
+        {"name": "a", "weights": {"pt_PT": -1}},
+        {"name": "a", "select": {"min_wrds": 3}},
+    ):
         with pytest.raises(ValidationError):
             MixRecipe(**bad)
 

@@ -83,17 +83,40 @@ def write_mix(folder: Path, rows: list[dict], n_shards: int, row_group_size: int
     entries = []
     for k, part in enumerate(np.array_split(np.arange(len(rows)), n_shards)):
         chunk = [rows[i] for i in part]
-        table = pa.table({
-            "id": [r["id"] for r in chunk], "text": [r["text"] for r in chunk],
-            "variety": [r["variety"] for r in chunk], "url": [f"https://example.pt/{r['id']}" for r in chunk],
-            "domain": ["example.pt"] * len(chunk), "crawl_date": [None] * len(chunk),
-            "n_words": [len(r["text"].split()) for r in chunk], "lang": ["pt"] * len(chunk)}, schema=MIX_SCHEMA)
+        table = pa.table(
+            {
+                "id": [r["id"] for r in chunk],
+                "text": [r["text"] for r in chunk],
+                "variety": [r["variety"] for r in chunk],
+                "url": [f"https://example.pt/{r['id']}" for r in chunk],
+                "domain": ["example.pt"] * len(chunk),
+                "crawl_date": [None] * len(chunk),
+                "n_words": [len(r["text"].split()) for r in chunk],
+                "lang": ["pt"] * len(chunk),
+            },
+            schema=MIX_SCHEMA,
+        )
         path = folder / f"shard-{k:05d}.parquet"
         pq.write_table(table, path, compression="zstd", row_group_size=row_group_size)
-        entries.append({"path": path.name, "rows": len(chunk), "bytes": path.stat().st_size, "sha256": f"s{k}",
-                        "tokens_est": sum(len(r["text"]) // 4 for r in chunk)})
-    manifest = {"name": folder.name, "created_by": "tests", "recipe": {}, "seed": 1, "input": {},
-                "shards": entries, "totals": {"rows": len(rows)}, "by_variety": {}}
+        entries.append(
+            {
+                "path": path.name,
+                "rows": len(chunk),
+                "bytes": path.stat().st_size,
+                "sha256": f"s{k}",
+                "tokens_est": sum(len(r["text"]) // 4 for r in chunk),
+            }
+        )
+    manifest = {
+        "name": folder.name,
+        "created_by": "tests",
+        "recipe": {},
+        "seed": 1,
+        "input": {},
+        "shards": entries,
+        "totals": {"rows": len(rows)},
+        "by_variety": {},
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
@@ -135,21 +158,28 @@ def test_tokenize_puts_eos_after_every_document(tokenizer):
 def test_assign_units_are_disjoint_and_cover_the_mix(mix_dir):
     mix = pdata.read_mix(mix_dir)
     for world in (1, 2, 3, 4, 7):
-        rows = [(u.path.name, r) for rank in range(world)
-                for u in pdata.assign_units(mix, rank, world) for r in range(u.row_start, u.row_stop)]
+        rows = [
+            (u.path.name, r)
+            for rank in range(world)
+            for u in pdata.assign_units(mix, rank, world)
+            for r in range(u.row_start, u.row_stop)
+        ]
         assert len(rows) == len(set(rows)) == 300, world  # every row exactly once
     whole = pdata.assign_units(mix, 1, 2)  # 3 shards, 2 workers: whole shards, round-robin
     assert [(u.path.name, u.row_start, u.row_stop) for u in whole] == [("shard-00001.parquet", 0, 100)]
     split = pdata.assign_units(mix, 3, 4)  # more workers than shards: a row range of every shard
     assert [(u.path.name, u.row_start, u.row_stop) for u in split] == [
-        (f"shard-0000{k}.parquet", 75, 100) for k in range(3)]
+        (f"shard-0000{k}.parquet", 75, 100) for k in range(3)
+    ]
 
 
 def decode_documents(tokenizer, flat: np.ndarray) -> list[str]:
     """The complete documents of a packed token stream (split at EOS; a trailing partial one dropped)."""
     eos = tokenizer.eos_token_id
-    return [tokenizer.backend_tokenizer.decode(d[:-1].tolist())
-            for d in np.split(flat, np.flatnonzero(flat == eos) + 1)[:-1]]
+    return [
+        tokenizer.backend_tokenizer.decode(d[:-1].tolist())
+        for d in np.split(flat, np.flatnonzero(flat == eos) + 1)[:-1]
+    ]
 
 
 def test_stream_reads_each_workers_own_rows_once_per_epoch_without_validation_docs(mix_dir, tokenizer, corpus):
@@ -165,16 +195,18 @@ def test_stream_reads_each_workers_own_rows_once_per_epoch_without_validation_do
         expected = []
         for u in units:
             table = pq.read_table(u.path).slice(u.row_start, u.row_stop - u.row_start)
-            expected += [t for i, t in zip(table["id"].to_pylist(), table["text"].to_pylist())
-                         if t and i not in held_out]
-        stream = pdata.PackedStream(units, tokenizer.backend_tokenizer, tokenizer.eos_token_id, 32, val.ids,
-                                    read_batch_docs=16)
+            expected += [
+                t for i, t in zip(table["id"].to_pylist(), table["text"].to_pylist()) if t and i not in held_out
+            ]
+        stream = pdata.PackedStream(
+            units, tokenizer.backend_tokenizer, tokenizer.eos_token_id, 32, val.ids, read_batch_docs=16
+        )
         chunks = []
         while stream.epoch == 0:
             chunks.append(stream.next_batch(2).ravel())
         docs = decode_documents(tokenizer, np.concatenate(chunks))
         assert docs[: len(expected)] == expected  # its own rows, in order, EOS-separated, none lost
-        assert docs[len(expected):] == expected[: len(docs) - len(expected)]  # then epoch 2 starts over
+        assert docs[len(expected) :] == expected[: len(docs) - len(expected)]  # then epoch 2 starts over
         streamed += expected
     training = [r["text"] for r in corpus if r["text"] and r["id"] not in held_out]
     assert sorted(streamed) == sorted(training)  # the two workers together: every training doc once
@@ -242,13 +274,16 @@ def test_sample_configs_load():
     assert gpu.distributed.use_gpu and gpu.distributed.strategy == "fsdp" and gpu.model.rope_scaling
 
 
-@pytest.mark.parametrize("text, message", [
-    ("model:\n  hiden_size: 64\n", r"unknown key 'model\.hiden_size'"),
-    ("train:\n  max_steps: -1\n", r"train\.max_steps: Input should be greater than 0"),
-    ("model:\n  rope_scaling: {rope_type: wobbly, factor: 2}\n", r"model\.rope_scaling: .*rope_type must be"),
-    ("model:\n  hidden_size: 100\n  num_heads: 3\n", r"model: .*num_heads must divide hidden_size"),
-    ("distributed: [1, 2\n", r"not a readable YAML file"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("model:\n  hiden_size: 64\n", r"unknown key 'model\.hiden_size'"),
+        ("train:\n  max_steps: -1\n", r"train\.max_steps: Input should be greater than 0"),
+        ("model:\n  rope_scaling: {rope_type: wobbly, factor: 2}\n", r"model\.rope_scaling: .*rope_type must be"),
+        ("model:\n  hidden_size: 100\n  num_heads: 3\n", r"model: .*num_heads must divide hidden_size"),
+        ("distributed: [1, 2\n", r"not a readable YAML file"),
+    ],
+)
 def test_config_errors_name_the_key(tmp_path, text, message):
     from lusomix.pretrain.config import load_pretrain_config
 
@@ -274,8 +309,8 @@ def test_bad_inputs_are_usage_errors_before_anything_runs(tmp_path, mix_dir):
 def test_a_mix_too_small_for_the_workers_trains_with_fewer_or_is_skipped(tmp_path, mix_dir, corpus):
     from lusomix.errors import PassSkipped
     from lusomix.pretrain.config import PretrainConfig
-    from lusomix.pretrain.loop import run_pretrain
     from lusomix.pretrain.data import read_mix, usable_workers
+    from lusomix.pretrain.loop import run_pretrain
 
     mix = read_mix(mix_dir)  # 300 rows in 3 shards
     assert usable_workers(mix, [], 2) == 2
@@ -298,6 +333,7 @@ def test_a_mix_too_small_for_the_workers_trains_with_fewer_or_is_skipped(tmp_pat
 
 def test_continued_pretraining_loads_a_local_checkpoint_and_extends_its_context(tmp_path, tokenizer):
     import torch
+
     from lusomix.pretrain.config import PretrainConfig
     from lusomix.pretrain.model import build_model
 
@@ -305,9 +341,12 @@ def test_continued_pretraining_loads_a_local_checkpoint_and_extends_its_context(
     base = build_model(PretrainConfig.model_validate({"model": small, "data": {"context_length": 64}}), tokenizer)
     base.save_pretrained(tmp_path / "base")
     tokenizer.save_pretrained(tmp_path / "base")
-    config = PretrainConfig.model_validate({
-        "model": {"checkpoint": str(tmp_path / "base"), "rope_scaling": {"type": "linear", "factor": 2.0}},
-        "data": {"context_length": 128}})
+    config = PretrainConfig.model_validate(
+        {
+            "model": {"checkpoint": str(tmp_path / "base"), "rope_scaling": {"type": "linear", "factor": 2.0}},
+            "data": {"context_length": 128},
+        }
+    )
     model = build_model(config, pdata.load_tokenizer(config.model.checkpoint))
     assert model.config.max_position_embeddings == 128
     assert model.config.rope_parameters["rope_type"] == "linear" and model.config.rope_parameters["factor"] == 2.0
@@ -365,7 +404,12 @@ def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
     ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
     assert ckpts == ["step-000020", "step-000040"]  # keep_checkpoints: 2, no .tmp- left behind
     assert {p.name for p in (out / "checkpoints" / "step-000040").iterdir()} >= {
-        "state", "scheduler.pt", "trainer_state.json", "worker-00000.pt", "worker-00001.pt"}
+        "state",
+        "scheduler.pt",
+        "trainer_state.json",
+        "worker-00000.pt",
+        "worker-00001.pt",
+    }
     assert (out / "tokenizer" / "tokenizer.json").is_file() and (out / "loss.png").stat().st_size > 1000
     assert (out / "model" / "config.json").is_file()
 
@@ -374,8 +418,9 @@ def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["pretrain", str(TINY_CONFIG), "--mix", str(mix_dir), "--output", str(out),
-                              "--max-steps", "50"])
+    args = parser.parse_args(
+        ["pretrain", str(TINY_CONFIG), "--mix", str(mix_dir), "--output", str(out), "--max-steps", "50"]
+    )
     assert args.func(args) == 0
     assert "pretrain: step 50 (from 40)" in capsys.readouterr().out
     second = json.loads((out / "summary.json").read_text())
@@ -390,9 +435,9 @@ def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
 def test_a_failed_training_is_one_line_and_exit_1_whichever_command_ran_it(tmp_path, mix_dir, monkeypatch, capsys):
     import shutil
 
-    from lusomix.pretrain import loop as pretrain
     from lusomix.errors import PassFailed
     from lusomix.pipeline.cli import main
+    from lusomix.pretrain import loop as pretrain
 
     def fail(*args, **kwargs):
         raise PassFailed(f"pretraining failed: RuntimeError: boom (logs: {tmp_path / 'ray'})")
@@ -413,9 +458,8 @@ def test_a_failed_training_is_one_line_and_exit_1_whichever_command_ran_it(tmp_p
 def test_pretraining_without_the_train_extra_says_so_in_one_line(monkeypatch, tmp_path, capsys):
     import sys
 
-    from lusomix.pipeline.cli import main
-
     import lusomix.pretrain
+    from lusomix.pipeline.cli import main
 
     monkeypatch.delitem(sys.modules, "lusomix.pretrain.loop", raising=False)
     monkeypatch.delattr(lusomix.pretrain, "loop", raising=False)

@@ -120,8 +120,7 @@ _COOKIES = [
     "Ao continuar a navegar, está a consentir a utilização de cookies.",
     "Aceitar todos",
     "Rejeitar",
-    "Os cookies estritamente necessários são indispensáveis ao funcionamento do sítio e não podem ser "
-    "desativados.",
+    "Os cookies estritamente necessários são indispensáveis ao funcionamento do sítio e não podem ser desativados.",
     "Os cookies analíticos permitem-nos contar as visitas e as fontes de tráfego do sítio.",
     "Os cookies de marketing são utilizados para seguir os visitantes entre sítios e mostrar anúncios.",
     "Pode alterar as suas preferências a qualquer momento nas definições do navegador.",
@@ -158,7 +157,7 @@ EDGE = [
     "function f() { return 1; }\nvar x = {a: 1};\nAtive o JavaScript no seu navegador.",
     "a " + "x" * 1200 + " b",
     "um dois um dois um dois três quatro três quatro",
-    "Ele disse: «Não!» E ela: \"Sim?\" Depois, (talvez) 3,5 km/h; fim.\r\nOutra linha\x0bcom tab vertical.",
+    'Ele disse: «Não!» E ela: "Sim?" Depois, (talvez) 3,5 km/h; fim.\r\nOutra linha\x0bcom tab vertical.',
 ]
 
 
@@ -174,12 +173,45 @@ def test_words_are_spacy_portuguese_tokens():
     # abbreviations whole; these are its tokens for these lines (checked with spaCy 3.8)
     text = 'Diz-me, d\'água (ver 1.234,56 €) em 12/03/2021 às 10:30... Sr. Silva: "fim". EUA. J. 1º'
     assert words(text) == [
-        "Diz-me", ",", "d'água", "(", "ver", "1.234,56", "€", ")", "em", "12/03/2021", "às", "10:30", "...",
-        "Sr.", "Silva", ":", '"', "fim", '"', ".", "EUA", ".", "J.", "1º",
+        "Diz-me",
+        ",",
+        "d'água",
+        "(",
+        "ver",
+        "1.234,56",
+        "€",
+        ")",
+        "em",
+        "12/03/2021",
+        "às",
+        "10:30",
+        "...",
+        "Sr.",
+        "Silva",
+        ":",
+        '"',
+        "fim",
+        '"',
+        ".",
+        "EUA",
+        ".",
+        "J.",
+        "1º",
     ]
     assert words("Veja https://www.sapo.pt/noticias. Escreva a ana.silva@sapo.pt! 10km e/ou (abaixo):") == [
-        "Veja", "https://www.sapo.pt/noticias", ".", "Escreva", "a", "ana.silva@sapo.pt", "!", "10", "km",
-        "e/ou", "(", "abaixo", "):",
+        "Veja",
+        "https://www.sapo.pt/noticias",
+        ".",
+        "Escreva",
+        "a",
+        "ana.silva@sapo.pt",
+        "!",
+        "10",
+        "km",
+        "e/ou",
+        "(",
+        "abaixo",
+        "):",
     ]
 
 
@@ -217,13 +249,24 @@ def datatrove_words(monkeypatch):
 
 OFF_GOPHER = dict.fromkeys(
     [
-        "min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length", "max_symbol_word_ratio",
-        "max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "max_non_alpha_words_ratio", "min_stop_words",
+        "min_doc_words",
+        "max_doc_words",
+        "min_avg_word_length",
+        "max_avg_word_length",
+        "max_symbol_word_ratio",
+        "max_bullet_lines_ratio",
+        "max_ellipsis_lines_ratio",
+        "max_non_alpha_words_ratio",
+        "min_stop_words",
     ]
 )
 OFF_REPETITION = dict(
-    dup_line_frac=None, dup_para_frac=None, dup_line_char_frac=None, dup_para_char_frac=None,
-    top_n_grams=(), dup_n_grams=(),
+    dup_line_frac=None,
+    dup_para_frac=None,
+    dup_line_char_frac=None,
+    dup_para_char_frac=None,
+    top_n_grams=(),
+    dup_n_grams=(),
 )
 OFF_FINEWEB = dict(line_punct_thr=-1.0, short_line_thr=2.0, char_duplicates_ratio=2.0, new_line_ratio=1e9)
 
@@ -236,9 +279,7 @@ def _gopher(signal: str, threshold: float):
         # one threshold for both symbols: "#" and the ellipsis
         "gopher_symbol_ratio": lambda t: GopherQualityFilter(**{**OFF_GOPHER, "max_symbol_word_ratio": t}),
         "gopher_bullet_lines_frac": lambda t: GopherQualityFilter(**{**OFF_GOPHER, "max_bullet_lines_ratio": t}),
-        "gopher_ellipsis_lines_frac": lambda t: GopherQualityFilter(
-            **{**OFF_GOPHER, "max_ellipsis_lines_ratio": t}
-        ),
+        "gopher_ellipsis_lines_frac": lambda t: GopherQualityFilter(**{**OFF_GOPHER, "max_ellipsis_lines_ratio": t}),
         "gopher_alpha_words_frac": lambda t: GopherQualityFilter(**{**OFF_GOPHER, "max_non_alpha_words_ratio": t}),
         "gopher_stop_words": lambda t: GopherQualityFilter(**{**OFF_GOPHER, "min_stop_words": t, **stop}),
         "gopher_dup_para_frac": lambda t: GopherRepetitionFilter(**{**OFF_REPETITION, "dup_para_frac": t}),
@@ -268,10 +309,19 @@ def _passes(step, text: str) -> bool:
 
 # the signals whose value datatrove's filters compare with a threshold: checked just above and below
 COMPARED = [
-    "gopher_mean_word_len", "gopher_symbol_ratio", "gopher_bullet_lines_frac", "gopher_ellipsis_lines_frac",
-    "gopher_dup_para_frac", "gopher_dup_para_char_frac", "gopher_dup_line_frac", "gopher_dup_line_char_frac",
-    *[f"gopher_top_{n}gram_frac" for n in q.N_GRAM_TOP], *[f"gopher_dup_{n}gram_frac" for n in q.N_GRAM_DUP],
-    "fw_short_line_ratio", "fw_char_dup_ratio", "fw_new_line_ratio",
+    "gopher_mean_word_len",
+    "gopher_symbol_ratio",
+    "gopher_bullet_lines_frac",
+    "gopher_ellipsis_lines_frac",
+    "gopher_dup_para_frac",
+    "gopher_dup_para_char_frac",
+    "gopher_dup_line_frac",
+    "gopher_dup_line_char_frac",
+    *[f"gopher_top_{n}gram_frac" for n in q.N_GRAM_TOP],
+    *[f"gopher_dup_{n}gram_frac" for n in q.N_GRAM_DUP],
+    "fw_short_line_ratio",
+    "fw_char_dup_ratio",
+    "fw_new_line_ratio",
 ]
 
 
@@ -344,11 +394,22 @@ def test_edge_documents_give_finite_signals():
 def test_fineweb2_por_preset_is_design_md():
     rules = {rule.name: rule for rule in thresholds("fineweb2-por")}
     expected = {
-        "dup_line_frac": 0.287, "top_2_gram": 0.371, "top_3_gram": 0.191, "top_4_gram": 0.163,
-        "duplicated_5_n_grams": 0.163, "duplicated_6_n_grams": 0.153, "duplicated_7_n_grams": 0.141,
-        "duplicated_8_n_grams": 0.13, "duplicated_9_n_grams": 0.119, "duplicated_10_n_grams": 0.108,
-        "fw_line_punct_ratio": 0.077, "fw_list_ratio": 0.186, "gopher_below_avg_word_len": 3,
-        "gopher_above_avg_word_len": 13, "gopher_below_alpha": 0.814, "gopher_few_stop_words": 2,
+        "dup_line_frac": 0.287,
+        "top_2_gram": 0.371,
+        "top_3_gram": 0.191,
+        "top_4_gram": 0.163,
+        "duplicated_5_n_grams": 0.163,
+        "duplicated_6_n_grams": 0.153,
+        "duplicated_7_n_grams": 0.141,
+        "duplicated_8_n_grams": 0.13,
+        "duplicated_9_n_grams": 0.119,
+        "duplicated_10_n_grams": 0.108,
+        "fw_line_punct_ratio": 0.077,
+        "fw_list_ratio": 0.186,
+        "gopher_below_avg_word_len": 3,
+        "gopher_above_avg_word_len": 13,
+        "gopher_below_alpha": 0.814,
+        "gopher_few_stop_words": 2,
     }
     assert {name: rules[name].threshold for name in expected} == expected
     assert STOP_WORDS == set("de a e o em do da que um no uma com para na é foi".split())
@@ -361,8 +422,12 @@ def test_fineweb2_por_preset_is_design_md():
         grams = re.search(r"top_n_grams ([\d:. ]+); dup_n_grams ([\d:. ]+);", facts)
         written = {f"top_{n}_gram": float(v) for n, v in (x.split(":") for x in grams[1].split())}
         written |= {f"duplicated_{n}_n_grams": float(v) for n, v in (x.split(":") for x in grams[2].split())}
-        for key, rule in [("dup_line_frac", "dup_line_frac"), ("line_punct_thr", "fw_line_punct_ratio"),
-                          ("new_line_ratio", "fw_list_ratio"), ("max_non_alpha_words_ratio", "gopher_below_alpha")]:
+        for key, rule in [
+            ("dup_line_frac", "dup_line_frac"),
+            ("line_punct_thr", "fw_line_punct_ratio"),
+            ("new_line_ratio", "fw_list_ratio"),
+            ("max_non_alpha_words_ratio", "gopher_below_alpha"),
+        ]:
             written[rule] = float(re.search(rf"{key} ([\d.]+)", facts)[1])
         low, high = re.search(r"avg word length (\d+)\D(\d+)", facts).groups()
         written |= {"gopher_below_avg_word_len": float(low), "gopher_above_avg_word_len": float(high)}

@@ -6,7 +6,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from lusomix.errors import UsageError
-from lusomix.pipeline.report import write_report
 from lusomix.mix.build import build_mix
 from lusomix.mix.recipe import MixRecipe
+from lusomix.pipeline.report import write_report
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, REJECTED_SCHEMA
 
 SCRIPT_TITLE = "<script>alert(1)</script>"
@@ -48,7 +48,7 @@ def make_run(root: Path, n: int = 120) -> Path:
         url=[EVIL_URL if i == 1 else f"http://site{i % 9}.{TLDS[i % 4]}/p{i}" for i in range(n)],
         domain=[f"site{i % 9}.{TLDS[i % 4]}" for i in range(n)],
         tld=[TLDS[i % 4] for i in range(n)],
-        crawl_date=[datetime(2005 + i % 6, 3, 1, tzinfo=timezone.utc) for i in range(n)],
+        crawl_date=[datetime(2005 + i % 6, 3, 1, tzinfo=UTC) for i in range(n)],
         title=[{0: SCRIPT_TITLE, 2: MARKER_TITLE}.get(i, f"Notícia número {i}") for i in range(n)],
         text=["<b>negrito</b> " + "texto de exemplo " * (5 + i % 40) for i in range(n)],
         n_words=[2 + 3 * (5 + i % 40) for i in range(n)],
@@ -60,19 +60,34 @@ def make_run(root: Path, n: int = 120) -> Path:
     pq.write_table(pa.table(cols, schema=DOCS_SCHEMA), root / "docs" / "part-00000.parquet")
     reasons = ["not_portuguese"] * 30 + ["too_short"] * 12 + ["http_status"] * 8
     rejected = {name: [None] * len(reasons) for name in REJECTED_SCHEMA.names}
-    rejected.update(id=[f"r{i}" for i in range(len(reasons))], reason=reasons,
-                    url=["http://rej.es/<script>x</script>"] + [f"http://rej.es/{i}" for i in range(1, len(reasons))],
-                    n_words=[40 if r == "not_portuguese" else None for r in reasons])
+    rejected.update(
+        id=[f"r{i}" for i in range(len(reasons))],
+        reason=reasons,
+        url=["http://rej.es/<script>x</script>"] + [f"http://rej.es/{i}" for i in range(1, len(reasons))],
+        n_words=[40 if r == "not_portuguese" else None for r in reasons],
+    )
     pq.write_table(pa.table(rejected, schema=REJECTED_SCHEMA), root / "rejected" / "part-00000.parquet")
     sizes = {i: (f"c{i // 5}", 5) for i in range(10)} | {10: ("c10", 2), 11: ("c10", 2)}
-    clusters = [{"id": f"d{i}", "cluster_id": sizes.get(i, (f"s{i}", 1))[0], "cluster_size": sizes.get(i, ("", 1))[1],
-                 "keep": i not in sizes or i in (0, 5, 10)} for i in range(n)]
+    clusters = [
+        {
+            "id": f"d{i}",
+            "cluster_id": sizes.get(i, (f"s{i}", 1))[0],
+            "cluster_size": sizes.get(i, ("", 1))[1],
+            "keep": i not in sizes or i in (0, 5, 10),
+        }
+        for i in range(n)
+    ]
     pq.write_table(pa.Table.from_pylist(clusters, schema=CLUSTERS_SCHEMA), root / "dedup" / "clusters.parquet")
-    (root / "stats.json").write_text(json.dumps({
-        "records_by_type": {"response": 400, "request": 380, "revisit": 20},
-        "kept": n, "rejected_by_reason": {"not_portuguese": 30, "too_short": 12, "http_status": 8},
-        "damaged_files": ["broken-<i>1</i>.warc.gz"],
-    }))
+    (root / "stats.json").write_text(
+        json.dumps(
+            {
+                "records_by_type": {"response": 400, "request": 380, "revisit": 20},
+                "kept": n,
+                "rejected_by_reason": {"not_portuguese": 30, "too_short": 12, "http_status": 8},
+                "damaged_files": ["broken-<i>1</i>.warc.gz"],
+            }
+        )
+    )
     build_mix(root, MixRecipe(name="demo"), root / "mixes" / "demo")
     return root
 
@@ -80,21 +95,35 @@ def make_run(root: Path, n: int = 120) -> Path:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> tuple[Path, str]:
     run = make_run(tmp_path_factory.mktemp("run"))
-    path = write_report(run, thresholds={"gopher_dup_line_frac": ("max", 0.287),
-                                         "gopher_mean_word_len": [("min", 0.2), ("max", 0.9)],
-                                         "not_a_column": ("max", 1.0)})
+    path = write_report(
+        run,
+        thresholds={
+            "gopher_dup_line_frac": ("max", 0.287),
+            "gopher_mean_word_len": [("min", 0.2), ("max", 0.9)],
+            "not_a_column": ("max", 1.0),
+        },
+    )
     return path, path.read_text(encoding="utf-8")
 
 
 def test_report_has_every_section(report):
     path, page = report
     assert path.name == "index.html" and path.parent.name == "report"
-    for title in ("Funnel", "Varieties", "Reject reasons", "Quality signals", "Document length", "Dedup clusters",
-                  "Mixes", "Sample documents", "Extract pass summary (stats.json)"):
+    for title in (
+        "Funnel",
+        "Varieties",
+        "Reject reasons",
+        "Quality signals",
+        "Document length",
+        "Dedup clusters",
+        "Mixes",
+        "Sample documents",
+        "Extract pass summary (stats.json)",
+    ):
         assert f">{title}</h2>" in page
     assert page.count("data:image/png;base64,") >= 7  # funnel, varieties ×3, rejects, signals, clusters
     assert "<script" not in page.lower().replace("&lt;script", "")  # no script element at all
-    assert "http-equiv=\"Content-Security-Policy\"" in page
+    assert 'http-equiv="Content-Security-Policy"' in page
 
 
 def _row(page: str, label: str) -> list[str]:
@@ -135,7 +164,7 @@ def test_shares_rejects_clusters_thresholds(report):
 def test_crawled_strings_are_escaped(report):
     _, page = report
     assert SCRIPT_TITLE not in page and MARKER_TITLE not in page
-    assert 'onerror=alert(2)>' not in page
+    assert "onerror=alert(2)>" not in page
     assert "<b>negrito" not in page
     assert "http://rej.es/<script>" not in page
 
@@ -156,10 +185,23 @@ def test_sample_shows_the_script_title_as_text(small_report):
 def test_browser_shows_the_title_as_text_and_runs_nothing(small_report, tmp_path):
     page = small_report
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom  # the browser parsed it as text...
     assert "<script>alert(1)</script>" not in dom  # ...and no script element exists in the DOM

@@ -7,7 +7,6 @@ import shutil
 
 import polars as pl
 import pytest
-
 from conftest import SAMPLES, read_table, run_cli
 
 
@@ -22,7 +21,9 @@ def test_every_planted_duplicate_group_is_one_cluster_and_nothing_else_merges(sa
     clusters = pl.read_parquet(sample_run / "dedup" / "clusters.parquet")
     docs = _keyed_docs(sample_run).join(clusters, on="id")
     assert docs.height == read_table(sample_run / "docs").height == clusters.height
-    joined = docs.join(expected.select("file", "url", "date", "dup_group", "lookalike_group"), on=["file", "url", "date"])
+    joined = docs.join(
+        expected.select("file", "url", "date", "dup_group", "lookalike_group"), on=["file", "url", "date"]
+    )
     planted = joined.filter(pl.col("dup_group").is_not_null())
     assert planted["dup_group"].n_unique() >= 9
     per_group = planted.group_by("dup_group").agg(pl.col("cluster_id").n_unique().alias("clusters"), pl.len())
@@ -33,7 +34,10 @@ def test_every_planted_duplicate_group_is_one_cluster_and_nothing_else_merges(sa
     lookalikes = joined.filter(pl.col("lookalike_group").is_not_null())
     assert lookalikes.height >= 4
     assert lookalikes.group_by("lookalike_group").agg(pl.col("cluster_id").n_unique())["cluster_id"].min() == 2
-    assert clusters.group_by("cluster_id").agg(pl.col("keep").sum())["keep"].to_list() == [1] * clusters["cluster_id"].n_unique()
+    assert (
+        clusters.group_by("cluster_id").agg(pl.col("keep").sum())["keep"].to_list()
+        == [1] * clusters["cluster_id"].n_unique()
+    )
 
 
 def test_default_mix_holds_no_flagged_or_dropped_duplicate(sample_run):
@@ -81,10 +85,15 @@ def test_new_thresholds_rerun_only_the_later_passes(sample_run, tmp_path):
     docs_before = {p.name: p.stat().st_mtime_ns for p in (run / "docs").iterdir()}
     strict = tmp_path / "strict.yaml"
     # a minimum of 250 words flags most sample pages: the mix must shrink, without re-extracting
-    strict.write_text((SAMPLES / "demo.yaml").read_text().replace("overrides: {}", "overrides: {gopher_short_doc: 250}"))
+    strict.write_text(
+        (SAMPLES / "demo.yaml").read_text().replace("overrides: {}", "overrides: {gopher_short_doc: 250}")
+    )
     before = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())["totals"]["rows"]
     # --stages: the earlier name of --passes, still accepted
-    assert run_cli("run", str(strict), "--input", str(SAMPLES / "archives"), "--output", str(run), "--stages", "dedup,mix") == 0
+    assert (
+        run_cli("run", str(strict), "--input", str(SAMPLES / "archives"), "--output", str(run), "--stages", "dedup,mix")
+        == 0
+    )
     after = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())
     assert 0 < after["totals"]["rows"] < before
     assert {p.name: p.stat().st_mtime_ns for p in (run / "docs").iterdir()} == docs_before
@@ -96,11 +105,25 @@ def test_a_mix_that_selects_nothing_ends_cleanly_with_a_report_that_says_why(sam
     shutil.copytree(sample_run, run, ignore=shutil.ignore_patterns("pretrain"))
     junk_only = tmp_path / "junk.yaml"
     # a minimum of 100,000 words flags every page: the mixes select nothing, pretraining has nothing to train
-    junk_only.write_text((SAMPLES / "demo.yaml").read_text().replace(
-        "overrides: {}", "overrides: {gopher_short_doc: 100000}").replace(
-        "config: pretrain-tiny.yaml", f"config: {SAMPLES / 'pretrain-tiny.yaml'}"))
-    assert run_cli("run", str(junk_only), "--input", str(SAMPLES / "archives"), "--output", str(run),
-                   "--passes", "mix,pretrain,report") == 0
+    junk_only.write_text(
+        (SAMPLES / "demo.yaml")
+        .read_text()
+        .replace("overrides: {}", "overrides: {gopher_short_doc: 100000}")
+        .replace("config: pretrain-tiny.yaml", f"config: {SAMPLES / 'pretrain-tiny.yaml'}")
+    )
+    assert (
+        run_cli(
+            "run",
+            str(junk_only),
+            "--input",
+            str(SAMPLES / "archives"),
+            "--output",
+            str(run),
+            "--passes",
+            "mix,pretrain,report",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "mix ptpt-first: warning: selects no documents" in out and "pretrain: skipped:" in out
     manifest = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())

@@ -23,13 +23,42 @@ from warcio.exceptions import ArchiveLoadFailed
 SAMPLES = Path(__file__).resolve().parents[1] / "data_samples"
 ARCHIVES = SAMPLES / "archives"
 REASONS = {
-    "kept", "revisit", "http_status", "not_html", "too_large", "bad_http_headers", "not_a_capture",
-    "no_text", "too_short", "extraction_failed", "not_portuguese", "damaged_record",
+    "kept",
+    "revisit",
+    "http_status",
+    "not_html",
+    "too_large",
+    "bad_http_headers",
+    "not_a_capture",
+    "no_text",
+    "too_short",
+    "extraction_failed",
+    "not_portuguese",
+    "damaged_record",
 }
 KEYS = [
-    "file", "url", "date", "record_type", "expect", "lang", "variety", "variety_allowed", "evidence_expected",
-    "evidence_absent", "page_kind", "quality", "junk_kind", "dup_group", "dup_kind", "jaccard_to_original",
-    "lookalike_group", "spelling", "must_contain", "must_not_contain", "must_not_contain_control", "notes",
+    "file",
+    "url",
+    "date",
+    "record_type",
+    "expect",
+    "lang",
+    "variety",
+    "variety_allowed",
+    "evidence_expected",
+    "evidence_absent",
+    "page_kind",
+    "quality",
+    "junk_kind",
+    "dup_group",
+    "dup_kind",
+    "jaccard_to_original",
+    "lookalike_group",
+    "spelling",
+    "must_contain",
+    "must_not_contain",
+    "must_not_contain_control",
+    "notes",
 ]
 CAPTURE_TYPES = ("response", "revisit", "resource")
 
@@ -54,15 +83,17 @@ def _records(name: str, limit: int | None = None) -> list[dict]:
     with open(ARCHIVES / name, "rb") as f:
         for rec in ArchiveIterator(f, arc2warc=True):
             http = rec.http_headers
-            out.append({
-                "type": rec.rec_type,
-                "url": rec.rec_headers.get_header("WARC-Target-URI"),
-                "date": rec.rec_headers.get_header("WARC-Date"),
-                "headers": rec.rec_headers,
-                "status": http.get_statuscode() if http else None,
-                "http": http,
-                "payload": rec.raw_stream.read(limit) if limit else rec.raw_stream.read(),
-            })
+            out.append(
+                {
+                    "type": rec.rec_type,
+                    "url": rec.rec_headers.get_header("WARC-Target-URI"),
+                    "date": rec.rec_headers.get_header("WARC-Date"),
+                    "headers": rec.rec_headers,
+                    "status": http.get_statuscode() if http else None,
+                    "http": http,
+                    "payload": rec.raw_stream.read(limit) if limit else rec.raw_stream.read(),
+                }
+            )
     return out
 
 
@@ -128,8 +159,10 @@ def test_generator_reproduces_the_committed_files(tmp_path):
     for name, info in FILES["files"].items():
         assert again["files"][name]["records"] == info["records"], name
     if zlib.ZLIB_RUNTIME_VERSION != FILES["zlib_runtime_version"]:
-        pytest.skip(f"archives were compressed with zlib {FILES['zlib_runtime_version']}, this is "
-                    f"{zlib.ZLIB_RUNTIME_VERSION}: byte comparison needs the same zlib")
+        pytest.skip(
+            f"archives were compressed with zlib {FILES['zlib_runtime_version']}, this is "
+            f"{zlib.ZLIB_RUNTIME_VERSION}: byte comparison needs the same zlib"
+        )
     assert again == FILES
     for name in FILES["files"]:
         assert (tmp_path / "archives" / name).read_bytes() == (ARCHIVES / name).read_bytes(), name
@@ -147,8 +180,17 @@ def test_enough_european_and_brazilian_pages():
     assert len(african) == 3 and african <= pt_pt
     assert any("www.brisa.pt" in u for u in pt_pt)
     assert any("/pt-br/" in u and ".com/" in u for u in pt_br)
-    assert {m["page_kind"] for m in kept} >= {"news", "blog", "institutional", "shop", "forum", "recipe",
-                                               "sports", "tech_help", "tourism"}
+    assert {m["page_kind"] for m in kept} >= {
+        "news",
+        "blog",
+        "institutional",
+        "shop",
+        "forum",
+        "recipe",
+        "sports",
+        "tech_help",
+        "tourism",
+    }
 
 
 def test_other_languages_and_junk():

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from lusomix import variety as vf
+from lusomix.errors import UsageError
 from lusomix.variety import evidence as ve
 from lusomix.variety import model as vm
 from lusomix.variety import text as vt
-from lusomix.errors import UsageError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 VARIETY_DATA = SHARED_DATA / "variety"
@@ -29,7 +29,8 @@ EUROPEAN_AO90 = [
     "Atualmente, o utilizador pode guardar o ficheiro diretamente no telemóvel sem precisar de instalar nada.",
     "O diretor da escola disse-nos que a atividade vai decorrer no pavilhão e que os miúdos têm de levar o lanche.",
     "A receção do hotel fica no rés-do-chão e o pequeno-almoço é servido até às dez horas.",
-    "O Conselho de Ministros aprovou uma nova ação de formação para os trabalhadores do setor, gerida pelas autarquias.",
+    "O Conselho de Ministros aprovou uma nova ação de formação para os trabalhadores do setor, "
+    "gerida pelas autarquias.",
     "Foi um espetáculo ótimo: a equipa técnica esteve impecável e o público aplaudiu de pé durante vários minutos.",
     "A coleção de outono chega às lojas na próxima semana e pode ser encomendada no nosso sítio na Internet.",
     "O objetivo é reduzir o número de atropelamentos nas passadeiras, explicou o comandante da PSP aos condutores.",
@@ -39,7 +40,8 @@ EUROPEAN_OTHER = [
     "Estou a pensar ir de comboio até ao Porto no fim de semana, mas os bilhetes já estão quase esgotados.",
     "A minha irmã comprou um frigorífico novo e agora não sabe o que há de fazer ao antigo.",
     "Carregue no botão para descarregar o ficheiro e guarde-o numa pasta do seu computador.",
-    "O treinador não quis falar aos jornalistas no final do jogo, mas o guarda-redes garantiu que a equipa vai dar a volta.",
+    "O treinador não quis falar aos jornalistas no final do jogo, mas o guarda-redes garantiu que a equipa "
+    "vai dar a volta.",
     "Os alunos do secundário vão ter aulas de substituição enquanto a professora estiver de baixa.",
     "Apanhei o autocarro às oito e ainda cheguei atrasado ao emprego por causa do trânsito na ponte.",
     "Na casa de banho do restaurante não havia papel, o que é inaceitável num sítio destes.",
@@ -66,20 +68,38 @@ BRAZILIAN = [
 EUROPEAN = EUROPEAN_AO90 + EUROPEAN_OTHER
 
 PARAGRAPHS = [
-    (vf.PT_PT, "O novo centro de saúde abre as portas na segunda-feira. A autarquia garante que a receção "
-     "vai funcionar das oito às vinte horas e que os utentes podem marcar consultas pelo telemóvel. "
-     "O projeto custou dois milhões de euros e foi financiado por fundos europeus."),
-    (vf.PT_PT, "Quando chegámos à estação, o comboio já tinha partido. Tivemos de apanhar um autocarro até "
-     "Coimbra e, pelo caminho, a minha mãe ligou-me a perguntar se queríamos jantar lá em casa."),
-    (vf.PT_PT, "Para instalar a aplicação, descarregue o ficheiro e execute-o. Se o ecrã ficar preto, "
-     "reinicie o computador e tente novamente. O utilizador pode alterar as definições a qualquer momento."),
-    (vf.PT_BR, "O novo posto de saúde abre as portas na segunda-feira. A prefeitura garante que a recepção "
-     "vai funcionar das oito às vinte horas e que os pacientes podem marcar consulta pelo celular. "
-     "A obra custou dois milhões de reais e foi bancada pelo governo estadual."),
-    (vf.PT_BR, "Quando a gente chegou na rodoviária, o ônibus já tinha saído. Tivemos que pegar um táxi até "
-     "Campinas e, no caminho, minha mãe me ligou perguntando se a gente queria jantar na casa dela."),
-    (vf.PT_BR, "Para instalar o aplicativo, baixe o arquivo e execute. Se a tela ficar preta, reinicie o "
-     "computador e tente de novo. O usuário pode mudar as configurações a qualquer momento."),
+    (
+        vf.PT_PT,
+        "O novo centro de saúde abre as portas na segunda-feira. A autarquia garante que a receção "
+        "vai funcionar das oito às vinte horas e que os utentes podem marcar consultas pelo telemóvel. "
+        "O projeto custou dois milhões de euros e foi financiado por fundos europeus.",
+    ),
+    (
+        vf.PT_PT,
+        "Quando chegámos à estação, o comboio já tinha partido. Tivemos de apanhar um autocarro até "
+        "Coimbra e, pelo caminho, a minha mãe ligou-me a perguntar se queríamos jantar lá em casa.",
+    ),
+    (
+        vf.PT_PT,
+        "Para instalar a aplicação, descarregue o ficheiro e execute-o. Se o ecrã ficar preto, "
+        "reinicie o computador e tente novamente. O utilizador pode alterar as definições a qualquer momento.",
+    ),
+    (
+        vf.PT_BR,
+        "O novo posto de saúde abre as portas na segunda-feira. A prefeitura garante que a recepção "
+        "vai funcionar das oito às vinte horas e que os pacientes podem marcar consulta pelo celular. "
+        "A obra custou dois milhões de reais e foi bancada pelo governo estadual.",
+    ),
+    (
+        vf.PT_BR,
+        "Quando a gente chegou na rodoviária, o ônibus já tinha saído. Tivemos que pegar um táxi até "
+        "Campinas e, no caminho, minha mãe me ligou perguntando se a gente queria jantar na casa dela.",
+    ),
+    (
+        vf.PT_BR,
+        "Para instalar o aplicativo, baixe o arquivo e execute. Se a tela ficar preta, reinicie o "
+        "computador e tente de novo. O usuário pode mudar as configurações a qualquer momento.",
+    ),
 ]
 
 
@@ -197,8 +217,22 @@ def test_url_evidence_parses_the_host():
 
 @pytest.mark.parametrize(
     ("tag", "sign"),
-    [("pt-PT", 1), ("pt_PT", 1), ("PT-pt", 1), ("pt-AO", 1), ("pt-MZ", 1), ("pt-BR", -1), ("pt_br", -1),
-     ("pt-BR, en", -1), ("pt", 0), ("PT", 0), ("en-US", None), ("", None), (None, None), ("ptb", None)],
+    [
+        ("pt-PT", 1),
+        ("pt_PT", 1),
+        ("PT-pt", 1),
+        ("pt-AO", 1),
+        ("pt-MZ", 1),
+        ("pt-BR", -1),
+        ("pt_br", -1),
+        ("pt-BR, en", -1),
+        ("pt", 0),
+        ("PT", 0),
+        ("en-US", None),
+        ("", None),
+        (None, None),
+        ("ptb", None),
+    ],
 )
 def test_language_tags(tag, sign):
     assert ve.language_sign(tag) == sign
@@ -206,7 +240,9 @@ def test_language_tags(tag, sign):
 
 def test_declared_languages_agreeing_disagreeing_and_bare():
     assert ve.declared_signs({"html_lang": "pt-PT", "og_locale": "pt_PT"}) == (
-        {"declared": 1}, ["html_lang=pt-PT", "og_locale=pt_PT"])
+        {"declared": 1},
+        ["html_lang=pt-PT", "og_locale=pt_PT"],
+    )
     assert ve.declared_signs({"html_lang": "pt-BR", "content_language": "pt-BR"})[0] == {"declared": -1}
     assert ve.declared_signs({"html_lang": "pt-BR", "og_locale": "pt_PT"})[0] == {}  # they cancel out
     assert ve.declared_signs({"html_lang": "pt"})[0] == {"declared_bare": 1}
@@ -275,7 +311,6 @@ def test_normalise_keeps_cues_and_drops_noise():
     assert vt.normalise_lines(["a\nb", "c"]) == [vt.normalise("a b"), vt.normalise("c")]
 
 
-
 def test_case_cues_are_read_before_lower_casing():
     line = vt.normalise("O Governo reuniu-se a 3 de Março no Rio de Janeiro e voltou.")
     assert " governo xptcap " in line and " março xptcap " in line
@@ -296,6 +331,7 @@ def test_clitic_spelling_and_percent_cues():
     lines = vt.normalise_lines(["Ele disse que sim.", "Me diz uma coisa.", "Diz-me uma coisa.", "Te amo muito."])
     assert ["xbrproc" in line.split() for line in lines] == [False, True, False, True]
     assert vt.normalise_lines([]) == []
+
 
 def test_lexicon_trie_matches_exactly_what_the_flat_alternation_matches():
     # the cue lexicons are compiled as a prefix trie for speed; it must accept the same words
@@ -409,7 +445,8 @@ def test_predict_streams_jsonl_in_order(monkeypatch):
     rows.append(("Ver mais", vf.UNKNOWN, "plain"))
     rows.append(('{"not": "a text record"} obrigado pela atenção de todos vocês', None, "plain"))
     lines = [
-        json.dumps({"text": t, "url": "https://a.com.br/"}) + "\n" if kind == "json" else t + "\n" for t, _, kind in rows
+        json.dumps({"text": t, "url": "https://a.com.br/"}) + "\n" if kind == "json" else t + "\n"
+        for t, _, kind in rows
     ]
     source = _CountingInput(lines * 3)
     out = _RecordingOutput(source)
@@ -427,8 +464,11 @@ def test_predict_streams_jsonl_in_order(monkeypatch):
 
 def test_predict_takes_page_evidence_from_json_lines(tmp_path, capsys):
     text = "Os preços subiram outra vez este mês."
-    rows = [{"text": text}, {"text": text, "html_lang": "pt-PT", "url": "https://loja.exemplo.pt/"},
-            {"text": text, "og_locale": "pt_BR", "url": "https://loja.exemplo.com.br/"}]
+    rows = [
+        {"text": text},
+        {"text": text, "html_lang": "pt-PT", "url": "https://loja.exemplo.pt/"},
+        {"text": text, "og_locale": "pt_BR", "url": "https://loja.exemplo.com.br/"},
+    ]
     path = tmp_path / "in.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     assert _cli(["variety", "predict", "--input", str(path)]) == 0
@@ -474,8 +514,16 @@ def test_cli_usage_errors(tmp_path):
 def _synthetic_corpus(root: Path) -> None:
     """Four small sources, both varieties each, built from contrasting word pairs."""
     rng = random.Random(0)
-    pairs = [("autocarro", "ônibus"), ("comboio", "trem"), ("ecrã", "tela"), ("ficheiro", "arquivo"),
-             ("utilizador", "usuário"), ("telemóvel", "celular"), ("equipa", "time"), ("rapariga", "garota")]
+    pairs = [
+        ("autocarro", "ônibus"),
+        ("comboio", "trem"),
+        ("ecrã", "tela"),
+        ("ficheiro", "arquivo"),
+        ("utilizador", "usuário"),
+        ("telemóvel", "celular"),
+        ("equipa", "time"),
+        ("rapariga", "garota"),
+    ]
     frame = ["o {} chegou cedo", "vi o {} ontem", "onde está o {} novo", "gosto do {} azul", "o {} avariou"]
     (root / "news").mkdir(parents=True)
     (root / "docs").mkdir()
@@ -483,14 +531,17 @@ def _synthetic_corpus(root: Path) -> None:
         rows = []
         for _ in range(60):
             pt, br = rng.choice(pairs)
-            rows += [(rng.choice(frame).format(pt) + " e " + rng.choice(frame).format(rng.choice(pairs)[0]), "pt_PT"),
-                     (rng.choice(frame).format(br) + " e " + rng.choice(frame).format(rng.choice(pairs)[1]), "pt_BR")]
+            rows += [
+                (rng.choice(frame).format(pt) + " e " + rng.choice(frame).format(rng.choice(pairs)[0]), "pt_PT"),
+                (rng.choice(frame).format(br) + " e " + rng.choice(frame).format(rng.choice(pairs)[1]), "pt_BR"),
+            ]
         if s % 2:
             (root / "news" / f"{name}.tsv").write_text("".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
         else:
             for label in ("pt_PT", "pt_BR"):
                 (root / "docs" / f"{name}.{label}.txt").write_text(
-                    "\n".join(t for t, y in rows if y == label) + "\n", encoding="utf-8")
+                    "\n".join(t for t, y in rows if y == label) + "\n", encoding="utf-8"
+                )
 
 
 def test_train_cli_builds_a_loadable_calibrated_model(tmp_path, capsys):
@@ -503,7 +554,9 @@ def test_train_cli_builds_a_loadable_calibrated_model(tmp_path, capsys):
     assert sidecar["sources"] == {"alfa": 120, "beta": 120, "delta": 120, "gama": 120}
     assert sidecar["heldout"]["segments"] == 480
     trained = vm.VarietyModel.load(out)
-    p = trained.predict_sentences(["o autocarro chegou cedo e vi o comboio ontem", "o ônibus chegou cedo e vi o trem ontem"])
+    p = trained.predict_sentences(
+        ["o autocarro chegou cedo e vi o comboio ontem", "o ônibus chegou cedo e vi o trem ontem"]
+    )
     assert p[0] > 0.5 > p[1]
 
 
@@ -569,7 +622,12 @@ def test_declared_languages_are_read_before_extraction_prunes_the_page():
     meta = {"url": "http://www.exemplo.com/pt/noticia", "content_language": "pt-pt, en"}
     declared = page_languages(result, meta)
     # the HTTP header wins over <meta http-equiv>; the hreflang is the alternate that is this page
-    assert declared == {"html_lang": "pt-PT", "og_locale": "pt_PT", "content_language": "pt-pt, en", "hreflang": "pt-PT"}
+    assert declared == {
+        "html_lang": "pt-PT",
+        "og_locale": "pt_PT",
+        "content_language": "pt-pt, en",
+        "hreflang": "pt-PT",
+    }
     assert "content_language" not in meta
     other = page_languages(result, {"url": "https://www.exemplo.com/outra"})
     assert "hreflang" not in other

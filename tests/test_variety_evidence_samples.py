@@ -15,12 +15,12 @@ import json
 
 import polars as pl
 import pytest
-
 from conftest import ARCHIVES, SAMPLES, read_table, run_cli
 
 ARCHIVE = "evidence-2025.warc.gz"
 LINES = [
-    m for m in (json.loads(line) for line in (SAMPLES / "expected.jsonl").read_text("utf-8").splitlines())
+    m
+    for m in (json.loads(line) for line in (SAMPLES / "expected.jsonl").read_text("utf-8").splitlines())
     if m["file"] == ARCHIVE
 ]
 
@@ -33,13 +33,22 @@ def _id(m: dict) -> str:
 def evidence_run(tmp_path_factory) -> dict[tuple[str, str], dict]:
     """The extract pass on the evidence archive alone: (url, date) -> its docs/ row, or its rejection."""
     out = tmp_path_factory.mktemp("evidence_run")
-    argv = ["run", str(SAMPLES / "demo.yaml"), "--input", str(ARCHIVES / ARCHIVE), "--output", str(out),
-            "--workers", "1", "--stages", "extract"]
+    argv = [
+        "run",
+        str(SAMPLES / "demo.yaml"),
+        "--input",
+        str(ARCHIVES / ARCHIVE),
+        "--output",
+        str(out),
+        "--workers",
+        "1",
+        "--stages",
+        "extract",
+    ]
     assert run_cli(*argv) == 0
     rows = {}
     for folder, kept in (("docs", True), ("rejected", False)):
-        table = read_table(out / folder).with_columns(
-            date=pl.col("crawl_date").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        table = read_table(out / folder).with_columns(date=pl.col("crawl_date").dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
         for row in table.iter_rows(named=True):
             rows[(row["url"], row["date"])] = {**row, "kept": kept}
     return rows
@@ -57,17 +66,32 @@ def test_the_manifest_covers_every_kind_of_evidence_both_ways():
     wanted = {e for m in LINES for e in m["evidence_expected"]}
     for kind in ("tld", "url_tag", "url_dir"):
         assert {f"{kind}=+", f"{kind}=-"} <= wanted, kind
-    assert {"html_lang=pt-PT", "html_lang=pt-BR", "html_lang=pt", "og_locale=pt_PT", "og_locale=pt_BR",
-            "content_language=pt-PT", "hreflang=pt-PT", "hreflang=pt-BR"} <= wanted
+    assert {
+        "html_lang=pt-PT",
+        "html_lang=pt-BR",
+        "html_lang=pt",
+        "og_locale=pt_PT",
+        "og_locale=pt_BR",
+        "content_language=pt-PT",
+        "hreflang=pt-PT",
+        "hreflang=pt-BR",
+    } <= wanted
     # the text against its metadata, both ways, and a text that says little beside metadata, both ways
-    assert any(m["variety"] == "pt_PT" and "html_lang=pt-BR" in m["evidence_expected"] and not m["variety_allowed"]
-               for m in LINES)
-    assert any(m["variety"] == "pt_BR" and "html_lang=pt-PT" in m["evidence_expected"] and not m["variety_allowed"]
-               for m in LINES)
+    assert any(
+        m["variety"] == "pt_PT" and "html_lang=pt-BR" in m["evidence_expected"] and not m["variety_allowed"]
+        for m in LINES
+    )
+    assert any(
+        m["variety"] == "pt_BR" and "html_lang=pt-PT" in m["evidence_expected"] and not m["variety_allowed"]
+        for m in LINES
+    )
     assert {m["variety"] for m in LINES if m["variety_allowed"]} == {"pt_PT", "pt_BR"}
     # the file is the only one with evidence expectations; elsewhere the fields are null
-    others = [m for m in (json.loads(line) for line in (SAMPLES / "expected.jsonl").read_text("utf-8").splitlines())
-              if m["file"] != ARCHIVE]
+    others = [
+        m
+        for m in (json.loads(line) for line in (SAMPLES / "expected.jsonl").read_text("utf-8").splitlines())
+        if m["file"] != ARCHIVE
+    ]
     assert all(m["evidence_expected"] is m["evidence_absent"] is m["variety_allowed"] is None for m in others)
 
 

@@ -25,7 +25,7 @@ import logging
 import zlib
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from warcio.limitreader import LimitReader
@@ -42,7 +42,9 @@ _LOADER = ArcWarcRecordLoader(verify_http=False, arc2warc=True)
 # warcio logs every URI with spaces it mends, whole: on damaged bytes, kilobytes of garbage per record
 logging.getLogger("warcio.recordloader").setLevel(logging.ERROR)
 # fields a record's header holds once
-_ONCE = frozenset({"warc-type", "warc-date", "warc-target-uri", "warc-record-id", "content-length", "warc-block-digest"})
+_ONCE = frozenset(
+    {"warc-type", "warc-date", "warc-target-uri", "warc-record-id", "content-length", "warc-block-digest"}
+)
 _DATE_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y%m%d%H%M%S", "%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -67,8 +69,14 @@ class DamagedSpan:
 class _Broken(Exception):
     """The bytes at a position do not read as a whole record."""
 
-    def __init__(self, why: str, record: Record | None = None, resume: int | None = None, scan_from: int = 0,
-                 at: int | None = None):
+    def __init__(
+        self,
+        why: str,
+        record: Record | None = None,
+        resume: int | None = None,
+        scan_from: int = 0,
+        at: int | None = None,
+    ):
         super().__init__(why)
         self.why = why
         self.at = at  # where the damage begins, when not at the record being read
@@ -88,13 +96,13 @@ def parse_date(value: str | None) -> datetime | None:
         except ValueError:
             pass
         else:
-            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     for fmt in _DATE_FORMATS:
         try:
             parsed = datetime.strptime(value, fmt)
         except ValueError:
             continue
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
 
 
@@ -182,7 +190,9 @@ def _member_records(fh: BinaryIO, pos: int, max_block_bytes: int) -> Generator[R
         except _Broken as broken:
             if offset == pos:
                 raise
-            raise _Broken(f"{broken.why} (a whole-file gzip: nothing after it can be read)", at=member.consumed) from None
+            raise _Broken(
+                f"{broken.why} (a whole-file gzip: nothing after it can be read)", at=member.consumed
+            ) from None
         record = Record(offset, head.rec_type or "unknown", head.rec_headers, b"")
         try:
             record.block, record.oversize, complete = _read_block(head.raw_stream, max_block_bytes, None)
@@ -197,6 +207,7 @@ def _member_records(fh: BinaryIO, pos: int, max_block_bytes: int) -> Generator[R
             raise _Broken(why, _damaged(record), at=member.consumed) from None
         if not more:
             yield record
+            assert member.end is not None  # more() is False only at the member's end
             return member.end
         # another record in the same member: a whole-file gzip, read on without the CRC check of the end
         yield record
@@ -335,12 +346,12 @@ class _Member:
             raise _Broken(f"damaged gzip data near byte {self.consumed} ({err})") from None
         if self._inflate.eof:
             self.end = self.consumed - len(self._inflate.unused_data)
-        self._buf = self._buf[self._at:] + out
+        self._buf = self._buf[self._at :] + out
         self._at = 0
         return True
 
     def _take(self, n: int) -> bytes:
-        chunk = self._buf[self._at:self._at + n]
+        chunk = self._buf[self._at : self._at + n]
         self._at += len(chunk)
         self.out += len(chunk)
         return chunk
@@ -372,13 +383,13 @@ class _Member:
         """Skip the newlines after a record; whether another record follows in this member. Reading to
         the member's end makes zlib check its CRC; bytes that do not start a record are damage."""
         while True:
-            rest = self._buf[self._at:]
+            rest = self._buf[self._at :]
             data = rest.lstrip(b"\r\n")
             self._take(len(rest) - len(data))
             if data:
                 while len(self._buf) - self._at < LINE_PROBE and self._fill():
                     pass
-                if not starts_record(self._buf[self._at:self._at + LINE_PROBE]):
+                if not starts_record(self._buf[self._at : self._at + LINE_PROBE]):
                     raise _Broken("the gzip member goes on after its record with bytes that start no record")
                 return True
             if not self._fill():

@@ -62,7 +62,7 @@ def next_start(fh: BinaryIO, start: int, end: int, gzip: bool) -> int | None:
         for match in _PLAIN_PREFILTER.finditer(window):  # endpos would hide the lookahead's bytes
             if match.start() >= limit:
                 break
-            if starts_record(window[match.start() + 1:match.start() + 1 + LINE_PROBE]):
+            if starts_record(window[match.start() + 1 : match.start() + 1 + LINE_PROBE]):
                 return pos + match.start() + 1
         pos += limit
     return None
@@ -76,7 +76,7 @@ def _next_member(fh: BinaryIO, start: int, end: int) -> int | None:
         window = fh.read(limit + _GZIP_PROBE)  # the probe reads past the window: a header near its end is whole
         at = window.find(_GZIP_MAGIC, 0, limit + 2)
         while 0 <= at < limit:
-            if gzip_member_starts_record(window[at:at + _GZIP_PROBE]):
+            if gzip_member_starts_record(window[at : at + _GZIP_PROBE]):
                 return pos + at
             at = window.find(_GZIP_MAGIC, at + 1, limit + 2)
         pos += limit

@@ -79,7 +79,7 @@ def declared_languages(tree) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[s
             found["og_locale"] = content
         elif equiv == "content-language" and "content_language" not in found:
             found["content_language"] = content
-    alternates = []
+    alternates: list[tuple[str, str]] = []
     for link in tree.iterfind(".//link"):
         hreflang, href = link.get("hreflang"), link.get("href")
         if hreflang and href and "alternate" in (link.get("rel") or "").lower() and len(alternates) < 50:

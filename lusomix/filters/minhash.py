@@ -161,9 +161,7 @@ class MinHasher:
 
     def bands_of(self, signature: np.ndarray) -> list[int]:
         rows = signature.astype("<u4").reshape(self.bands_count, self.rows)
-        return [
-            int.from_bytes(hashlib.blake2b(band.tobytes(), digest_size=8).digest(), "little") for band in rows
-        ]
+        return [int.from_bytes(hashlib.blake2b(band.tobytes(), digest_size=8).digest(), "little") for band in rows]
 
     def bands(self, text: str) -> list[int]:
         """One uint64 per band (``len == bands``)."""

@@ -62,6 +62,7 @@ def decompress(body: bytes, encoding: str, max_bytes: int) -> bytes:
         if len(body) > max_bytes:
             raise BodyTooLarge(len(body))
         return body
+    wbits_options: tuple[int, ...]
     if encoding in ("gzip", "x-gzip"):
         wbits_options = (16 + zlib.MAX_WBITS,)
     elif encoding == "deflate":  # servers send both zlib-wrapped and raw deflate under this name
@@ -84,7 +85,9 @@ def declared_charset(content_type: str | None, body: bytes) -> tuple[str | None,
     """(charset from the HTTP header, charset from <meta>), as Python codec names, None when absent/unknown."""
     header = _CT_CHARSET.search(content_type or "")
     meta = _META_CHARSET.search(body[:_META_SNIFF_BYTES])
-    return _codec(header.group(1) if header else None), _codec(meta.group(1).decode("ascii", "ignore") if meta else None)
+    return _codec(header.group(1) if header else None), _codec(
+        meta.group(1).decode("ascii", "ignore") if meta else None
+    )
 
 
 def _codec(label: str | None) -> str | None:

@@ -65,10 +65,18 @@ _PUNCT_CHARS = "".join(_PUNCT).replace("\\", "")
 # spacy/lang/punctuation.py with spacy/lang/pt/punctuation.py
 _PREFIXES = (
     [r"\w{1,3}\$", "§", "%", "=", "—", "–", r"\+(?![0-9])"]
-    + _PUNCT + _ELLIPSES + [re.escape(q) for q in _QUOTES] + _CURRENCY + [_ICONS]
+    + _PUNCT
+    + _ELLIPSES
+    + [re.escape(q) for q in _QUOTES]
+    + _CURRENCY
+    + [_ICONS]
 )
 _SUFFIXES = (
-    _PUNCT + _ELLIPSES + [re.escape(q) for q in _QUOTES] + [_ICONS] + ["'s", "'S", "’s", "’S", "—", "–"]
+    _PUNCT
+    + _ELLIPSES
+    + [re.escape(q) for q in _QUOTES]
+    + [_ICONS]
+    + ["'s", "'S", "’s", "’S", "—", "–"]
     + [
         r"(?<=[0-9])\+",
         r"(?<=°[FfCcKk])\.",

@@ -135,7 +135,7 @@ def _n_gram_signals(ids: np.ndarray, n_distinct: int, ends: np.ndarray, text_len
     out = {f"gopher_top_{n}gram_frac": 0.0 for n in N_GRAM_TOP}
     out |= {f"gopher_dup_{n}gram_frac": 0.0 for n in N_GRAM_DUP}
     m = len(ids)
-    gram = ids  # dense ids of the (n-1)-grams; n-gram ids pair them with the next token's id
+    gram: np.ndarray | None = ids  # dense ids of the (n-1)-grams; n-gram ids pair them with the next token's id
     for n in range(2, N_GRAM_DUP[-1] + 1):
         k = m - n + 1
         if k <= 0 or not text_len:
@@ -357,7 +357,8 @@ _LUSOMIX = {
 }
 
 PRESETS: dict[str, dict[str, float]] = {"fineweb2-por": _FINEWEB2_POR, "lusomix": _LUSOMIX}
-DEFAULT_PRESET = "lusomix"
+Preset = Literal["lusomix", "fineweb2-por"]
+DEFAULT_PRESET: Preset = "lusomix"
 
 
 def thresholds(preset: str = DEFAULT_PRESET, overrides: Mapping[str, float | None] | None = None) -> tuple[Rule, ...]:
@@ -370,9 +371,9 @@ def thresholds(preset: str = DEFAULT_PRESET, overrides: Mapping[str, float | Non
         raise ValueError(f"unknown quality rule {', '.join(map(repr, unknown))}; known: {', '.join(RULE_SIGNALS)}")
     values = {**PRESETS[preset], **overrides}
     return tuple(
-        Rule(name, signal, bound, float(values[name]))
+        Rule(name, signal, bound, float(value))
         for name, (signal, bound) in RULE_SIGNALS.items()
-        if values.get(name) is not None
+        if (value := values.get(name)) is not None
     )
 
 

@@ -49,7 +49,6 @@ from lusomix.mix.recipe import MixInputError, MixRecipe, selection, weight
 from lusomix.run_folder import VARIETIES, Manifest, RunFolder, parts, temporary_name
 from lusomix.stages.schema import MIX_SCHEMA
 
-
 TOKENS_PER_WORD_X10 = 14  # tokens_est = ceil(n_words * 1.4), in integers so sums are exact
 DEFAULT_SHARD_BYTES = 128 * 2**20
 ROW_GROUP_ROWS = 4096
@@ -99,14 +98,16 @@ def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, 
     docs = lf.collect(engine="streaming")  # may be empty: an empty selection is a data outcome
     # from here on a document is its 64-bit id hash: the plan stays ~60 bytes a row, whatever the ids
     id_hash = id_hash64(docs["id"])
-    docs = pl.DataFrame({
-        "id_hash": pl.Series(id_hash, dtype=pl.UInt64),
-        "variety": docs["variety"].cast(pl.Categorical),
-        "n_words": docs["n_words"].cast(pl.Int32),
-        "file": docs["file"],
-        "row": pl.Series(docs["_global_row"].to_numpy() - starts[docs["file"].to_numpy()], dtype=pl.Int64),
-        "n_rep": pl.Series(repeats_for(id_hash, docs["weight"].to_numpy(), recipe.seed), dtype=pl.Int32),
-    }).filter(pl.col("n_rep") > 0)
+    docs = pl.DataFrame(
+        {
+            "id_hash": pl.Series(id_hash, dtype=pl.UInt64),
+            "variety": docs["variety"].cast(pl.Categorical),
+            "n_words": docs["n_words"].cast(pl.Int32),
+            "file": docs["file"],
+            "row": pl.Series(docs["_global_row"].to_numpy() - starts[docs["file"].to_numpy()], dtype=pl.Int64),
+            "n_rep": pl.Series(repeats_for(id_hash, docs["weight"].to_numpy(), recipe.seed), dtype=pl.Int32),
+        }
+    ).filter(pl.col("n_rep") > 0)
     plan = docs.with_columns(repeat=pl.int_ranges(0, "n_rep", dtype=pl.Int32)).explode("repeat").drop("n_rep")
     del docs
     key = repeat_key(plan["id_hash"].to_numpy(), plan["repeat"].to_numpy(), recipe.seed, _SALT_SHUFFLE)
@@ -169,8 +170,11 @@ def _scatter(files: list[Path], plan: pl.DataFrame, bucket_dir: Path, by_tokens:
             for chunk in np.split(order, np.flatnonzero(np.diff(buckets[order])) + 1):
                 b = int(buckets[chunk[0]])
                 if b not in writers:  # Arrow IPC + lz4: a temporary file that costs ~nothing to write or read
-                    writers[b] = pa.ipc.new_file(bucket_dir / f"bucket-{b:06d}.arrow", _BUCKET_SCHEMA,
-                                                 options=pa.ipc.IpcWriteOptions(compression="lz4"))
+                    writers[b] = pa.ipc.new_file(
+                        bucket_dir / f"bucket-{b:06d}.arrow",
+                        _BUCKET_SCHEMA,
+                        options=pa.ipc.IpcWriteOptions(compression="lz4"),
+                    )
                 writers[b].write_table(picked.take(chunk))
     finally:
         for w in writers.values():
@@ -184,8 +188,14 @@ class _ShardWriter:
     def __init__(self, path: Path):
         self.path, self.tmp = path, path.with_name(temporary_name(path.name))
         # no dictionary or min/max statistics for the long unique strings: costly, and useless to readers
-        self.writer = pq.ParquetWriter(self.tmp, MIX_SCHEMA, compression="zstd", compression_level=ZSTD_LEVEL,
-                                       use_dictionary=_LOW_CARDINALITY, write_statistics=_LOW_CARDINALITY)
+        self.writer = pq.ParquetWriter(
+            self.tmp,
+            MIX_SCHEMA,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            use_dictionary=_LOW_CARDINALITY,
+            write_statistics=_LOW_CARDINALITY,
+        )
         self.pending: list[pa.Table] = []
         self.pending_rows = self.rows = self.tokens_est = 0
 
@@ -208,8 +218,13 @@ class _ShardWriter:
             self.writer.write_table(pa.concat_tables(self.pending).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
         self.writer.close()
         os.replace(self.tmp, self.path)
-        return {"path": self.path.name, "rows": self.rows, "bytes": self.path.stat().st_size,
-                "sha256": file_sha256(self.path), "tokens_est": self.tokens_est}
+        return {
+            "path": self.path.name,
+            "rows": self.rows,
+            "bytes": self.path.stat().st_size,
+            "sha256": file_sha256(self.path),
+            "tokens_est": self.tokens_est,
+        }
 
 
 def _write_shards(bucket_dir: Path, out_dir: Path, total: int, target: int, by_tokens: bool) -> list[dict]:
@@ -235,6 +250,7 @@ def _write_shards(bucket_dir: Path, out_dir: Path, total: int, target: int, by_t
                 current = int(shard_of[lo])
                 # numbered by order, not by cut index: a document bigger than a whole shard skips a cut
                 writer = _ShardWriter(out_dir / f"shard-{len(shards):05d}.parquet")
+            assert writer is not None  # the first slice always opens a shard
             writer.write(table.slice(lo, hi - lo))
         del table
     if writer is not None:
@@ -262,16 +278,21 @@ def run_fingerprint(run_dir: Path) -> str:
 
 
 def _by_variety(plan: pl.DataFrame) -> dict:
-    found = plan.group_by("variety").agg(rows=pl.len(), tokens_est=pl.col("tokens_est").sum())
-    found = {r.pop("variety"): r for r in found.iter_rows(named=True)}
+    counts = plan.group_by("variety").agg(rows=pl.len(), tokens_est=pl.col("tokens_est").sum())
+    found = {r.pop("variety"): r for r in counts.iter_rows(named=True)}
     all_tokens = max(int(plan["tokens_est"].sum()), 1)
     names = list(VARIETIES) + sorted(set(found) - set(VARIETIES))
     rows = {v: found.get(v, {"rows": 0, "tokens_est": 0}) for v in names}
     return {v: {**r, "share_tokens": round(r["tokens_est"] / all_tokens, 6)} for v, r in rows.items()}
 
 
-def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None = None,
-              bucket_bytes: int = 256 * 2**20, quality_rules=None) -> dict:
+def build_mix(
+    run_dir: Path | str,
+    recipe: MixRecipe,
+    out_dir: Path | str | None = None,
+    bucket_bytes: int = 256 * 2**20,
+    quality_rules=None,
+) -> dict:
     """Build ``recipe`` from the run folder into ``out_dir`` (default ``run_dir/mixes/NAME``) and return
     the manifest. ``bucket_bytes`` bounds memory (≈ 3 × bucket_bytes + the plan); it does not change
     the output. ``quality_rules``: recompute quality_flags from the stored signals under these
@@ -283,7 +304,7 @@ def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None
     Manifest.path(out_dir).unlink(missing_ok=True)  # no manifest = mix incomplete, whatever shards lie there
     plan = plan_mix(run_dir, recipe, bucket_bytes, quality_rules)
     by_tokens = recipe.shard_target_tokens is not None
-    target = recipe.shard_target_tokens if by_tokens else recipe.shard_target_bytes or DEFAULT_SHARD_BYTES
+    target = recipe.shard_target_tokens or recipe.shard_target_bytes or DEFAULT_SHARD_BYTES  # one at most is set
     shards: list[dict] = []
     warnings = []
     if plan.height == 0:  # written as an empty mix (no shards), with a warning: the report says why
@@ -299,9 +320,9 @@ def build_mix(run_dir: Path | str, recipe: MixRecipe, out_dir: Path | str | None
         name=recipe.name,
         created_by=f"lusomix {lusomix.__version__}",
         recipe=recipe.model_dump(mode="json"),
-        quality_rules=None if quality_rules is None else [
-            {"name": r.name, "signal": r.signal, "bound": r.bound, "threshold": r.threshold} for r in quality_rules
-        ],
+        quality_rules=None
+        if quality_rules is None
+        else [{"name": r.name, "signal": r.signal, "bound": r.bound, "threshold": r.threshold} for r in quality_rules],
         seed=recipe.seed,
         input={"run_dir": str(run_dir.resolve()), "fingerprint": run_fingerprint(run_dir)},
         shards=shards,

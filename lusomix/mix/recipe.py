@@ -78,8 +78,17 @@ def rehydration_weight(cluster_size: pl.Expr) -> pl.Expr:
     """FineWeb-2: 1→1, 2–3→N, 4→3, 5–99→5, 100–999→8, ≥1000→1 (huge clusters are boilerplate)."""
     n = cluster_size.cast(pl.Float64)
     return (
-        pl.when(n >= 1000).then(1.0).when(n >= 100).then(8.0).when(n >= 5).then(5.0)
-        .when(n == 4).then(3.0).when(n >= 2).then(n).otherwise(1.0)
+        pl.when(n >= 1000)
+        .then(1.0)
+        .when(n >= 100)
+        .then(8.0)
+        .when(n >= 5)
+        .then(5.0)
+        .when(n == 4)
+        .then(3.0)
+        .when(n >= 2)
+        .then(n)
+        .otherwise(1.0)
     )
 
 

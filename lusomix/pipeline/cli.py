@@ -27,7 +27,9 @@ def _passes(value: str) -> list[str]:
     names = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [n for n in names if n not in PASSES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown pass {unknown[0] if unknown else '(none)'}; choose from {','.join(PASSES)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown pass {unknown[0] if unknown else '(none)'}; choose from {','.join(PASSES)}"
+        )
     return names
 
 
@@ -51,13 +53,17 @@ def _cmd_run(args) -> int:
             print(f"extract: {out}/docs, {out}/rejected")
             print(format_summary(result))
         elif name == "dedup":
-            print(f"dedup: {out}/dedup/clusters.parquet — {result['documents']} documents, {result['clusters']} "
-                  f"clusters, {result['in_duplicate_clusters']} in duplicate clusters, {result['kept']} kept")
+            print(
+                f"dedup: {out}/dedup/clusters.parquet — {result['documents']} documents, {result['clusters']} "
+                f"clusters, {result['in_duplicate_clusters']} in duplicate clusters, {result['kept']} kept"
+            )
         elif name == "mix":
             for mix_name, mix in result.items():
                 shares = ", ".join(f"{v} {s['share_tokens']:.0%}" for v, s in sorted(mix["by_variety"].items()))
-                print(f"mix {mix_name}: {out}/mixes/{mix_name} — {mix['totals']['rows']} rows in {mix['shards']} "
-                      f"shards, ~{mix['totals']['tokens_est']} tokens ({shares})")
+                print(
+                    f"mix {mix_name}: {out}/mixes/{mix_name} — {mix['totals']['rows']} rows in {mix['shards']} "
+                    f"shards, ~{mix['totals']['tokens_est']} tokens ({shares})"
+                )
                 for warning in mix.get("warnings", []):
                     print(f"mix {mix_name}: warning: {warning}")
         elif name == "report":
@@ -66,8 +72,10 @@ def _cmd_run(args) -> int:
             print(f"pretrain: skipped: {result['skipped']}")
         elif name == "pretrain":
             fewer = f" ({result['note']})" if result.get("note") else ""
-            print(f"pretrain: step {result['steps']}, loss {result['first_loss']:.3f} → {result['last_loss']:.3f}, "
-                  f"checkpoint {result['checkpoint']}{fewer}")
+            print(
+                f"pretrain: step {result['steps']}, loss {result['first_loss']:.3f} → {result['last_loss']:.3f}, "
+                f"checkpoint {result['checkpoint']}{fewer}"
+            )
         sys.stdout.flush()
 
     run_passes(config, args.passes, on_pass=show)
@@ -94,13 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", nargs="+", metavar="PATH", help="archive files, folders or globs (override the config)")
     run.add_argument("--output", metavar="DIR", help="output folder (overrides the config)")
     run.add_argument("--executor", choices=["local", "ray"], help="where tasks run (default: the config's, local)")
-    run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (overrides the config's executor.ray_address; neither: start a local Ray)")
-    run.add_argument("--workers", type=int, metavar="N", help="parallel tasks (overrides the config's executor.workers; neither: the machine's cores)")
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join this Ray cluster (overrides the config's executor.ray_address; neither: start a local Ray)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="parallel tasks (overrides the config's executor.workers; neither: the machine's cores)",
+    )
     # --stages: the earlier name, kept working ("stage" also named the pretraining stage: one word, one thing)
-    run.add_argument("--passes", "--stages", dest="passes", type=_passes, metavar="LIST",
-                     help="comma-separated passes to run, in the order extract,dedup,mix,pretrain,report (default: "
-                     "extract, dedup, report, plus mix when the config has mixes and pretrain when it has a "
-                     "pretrain section); --stages is the same option's earlier name")
+    run.add_argument(
+        "--passes",
+        "--stages",
+        dest="passes",
+        type=_passes,
+        metavar="LIST",
+        help="comma-separated passes to run, in the order extract,dedup,mix,pretrain,report (default: "
+        "extract, dedup, report, plus mix when the config has mixes and pretrain when it has a "
+        "pretrain section); --stages is the same option's earlier name",
+    )
     run.set_defaults(func=_cmd_run)
 
     for module in _COMMAND_MODULES:

@@ -39,8 +39,13 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect.add_argument("path", metavar="PATH", help="run folder, docs/, rejected/, mix folder or .parquet file")
-    inspect.add_argument("--sample", metavar="N", type=_non_negative, default=0,
-                         help="also print N sample documents (id, url, variety, first 300 characters)")
+    inspect.add_argument(
+        "--sample",
+        metavar="N",
+        type=_non_negative,
+        default=0,
+        help="also print N sample documents (id, url, variety, first 300 characters)",
+    )
     inspect.add_argument("--where", metavar="EXPR", help="only rows matching this SQL-like boolean expression")
     inspect.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     inspect.set_defaults(func=run_inspect)
@@ -70,4 +75,3 @@ def run_report(args: argparse.Namespace) -> int:
     path = write_report(args.out)
     print(path, file=sys.stdout)
     return 0
-

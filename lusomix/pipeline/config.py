@@ -13,14 +13,13 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lusomix.config_base import StageConfig, read_yaml_mapping, validate
-from lusomix.stages.identify import LanguageConfig
-from lusomix.stages.dedup import DedupConfig
-from lusomix.stages.ingest import IngestConfig
 from lusomix.mix.recipe import MixRecipe
 from lusomix.run_folder import check_output_name
+from lusomix.stages.dedup import DedupConfig
+from lusomix.stages.identify import LanguageConfig
+from lusomix.stages.ingest import IngestConfig
 from lusomix.stages.quality import QualityConfig
 from lusomix.stages.variety import VarietyConfig
-
 
 
 class ExecutorConfig(StageConfig):
@@ -61,7 +60,7 @@ class RunConfig(StageConfig):
         return check_output_name(output)
 
     @model_validator(mode="after")
-    def _mix_names(self) -> "RunConfig":
+    def _mix_names(self) -> RunConfig:
         names = [recipe.name for recipe in self.mixes]
         if len(set(names)) != len(names):
             raise ValueError(f"mix names must be unique, got {names}")

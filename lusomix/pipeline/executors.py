@@ -8,6 +8,7 @@ executor only warns, and a run that silently produced fewer rows is the worst ou
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -112,7 +113,7 @@ def ensure_ray(address: str | None, workers: int) -> None:
     if ray.is_initialized():
         return
     # Ray's start-up lines only with -v, like datatrove's progress logs
-    level = "INFO" if os.environ.get("LUSOMIX_LOG_LEVEL") == "INFO" else "ERROR"
+    level = logging.INFO if os.environ.get("LUSOMIX_LOG_LEVEL") == "INFO" else logging.ERROR
     if address:
         check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=level)
@@ -144,7 +145,12 @@ def run_tasks(
         except ConnectionError as err:
             raise UsageError(f"cannot join the Ray cluster at {ray_address}: {err}") from None
         executor = _RayExecutor(
-            pipeline, tasks=tasks, workers=workers, logging_dir=logging_dir, cpus_per_task=1, mem_per_cpu_gb=1,
+            pipeline,
+            tasks=tasks,
+            workers=workers,
+            logging_dir=logging_dir,
+            cpus_per_task=1,
+            mem_per_cpu_gb=1,
             skip_completed=resume,
         )
     else:

@@ -61,8 +61,15 @@ def resolve(path: Path | str) -> Table:
     if path.is_dir() and Manifest.exists(path):
         kind = "mix"
     else:
-        kind = ("rejected" if "reason" in names else "docs" if "quality_flags" in names
-                else "mix" if {"text", "variety"} <= set(names) else "table")
+        kind = (
+            "rejected"
+            if "reason" in names
+            else "docs"
+            if "quality_flags" in names
+            else "mix"
+            if {"text", "variety"} <= set(names)
+            else "table"
+        )
     return Table(path, kind, readable, tuple(damaged))
 
 
@@ -119,15 +126,18 @@ def profile(table: Table, where: str | None = None, top: int = 10, sample: int =
         queries["crawl_years"] = _counts(lf, pl.col("crawl_date").dt.year(), "year").sort("year")
     if "quality_flags" in columns:
         flags = pl.col("quality_flags")
-        queries["quality_flags"] = _counts(lf.select(flags).explode(flags), flags, "flag").drop_nulls("flag")
+        queries["quality_flags"] = _counts(lf.select(flags).explode("quality_flags"), flags, "flag").drop_nulls("flag")
         queries["no_flags"] = lf.select(flags.list.len().fill_null(0).eq(0).sum())
     if "reason" in columns:
         queries["reject_reasons"] = _counts(lf, pl.col("reason"), "reason")
     if "n_words" in columns:
         words = pl.col("n_words")
         queries["n_words"] = lf.select(
-            min=words.min(), **{k: words.quantile(q, "nearest") for k, q in QUANTILES.items()},
-            max=words.max(), mean=words.mean(), total=words.sum(),
+            min=words.min(),
+            **{k: words.quantile(q, "nearest") for k, q in QUANTILES.items()},
+            max=words.max(),
+            mean=words.mean(),
+            total=words.sum(),
         )
     if table.kind == "mix":
         queries["documents_distinct"] = lf.select(pl.col("id").n_unique())
@@ -138,8 +148,12 @@ def profile(table: Table, where: str | None = None, top: int = 10, sample: int =
         raise UsageError(f"{context}: {str(exc).splitlines()[0]}") from None
     rows = results["rows"].item()
     out: dict = {
-        "path": str(table.path), "kind": table.kind, "files": len(table.files),
-        "bytes_on_disk": sum(f.stat().st_size for f in table.files), "where": where, "rows": rows,
+        "path": str(table.path),
+        "kind": table.kind,
+        "files": len(table.files),
+        "bytes_on_disk": sum(f.stat().st_size for f in table.files),
+        "where": where,
+        "rows": rows,
         "damaged_files": {str(f): why for f, why in table.damaged},
     }
     if "varieties" in results:
@@ -161,8 +175,10 @@ def profile(table: Table, where: str | None = None, top: int = 10, sample: int =
         out["reject_reasons"] = dict(results["reject_reasons"].iter_rows())
     if "n_words" in results:
         # "nearest" quantiles are values of the column: show them as the whole numbers they are
-        out["n_words"] = {k: (round(v, 1) if k == "mean" else int(v)) if v is not None else None
-                          for k, v in results["n_words"].row(0, named=True).items()}
+        out["n_words"] = {
+            k: (round(v, 1) if k == "mean" else int(v)) if v is not None else None
+            for k, v in results["n_words"].row(0, named=True).items()
+        }
     if "documents_distinct" in results:
         out["documents_distinct"] = results["documents_distinct"].item()
     if sample:
@@ -179,8 +195,10 @@ def sample_rows(lf: pl.LazyFrame, columns: list[str], rows: int, n: int, seed: i
     wanted = [c for c in ("id", "url", "variety", "title", "reason") if c in columns]
     text = [pl.col("text").str.slice(0, SAMPLE_CHARS)] if "text" in columns else []
     found = (
-        lf.with_row_index("_row").filter(pl.col("_row").is_in(picked.tolist()))
-        .select(*wanted, *text).collect(engine="streaming")
+        lf.with_row_index("_row")
+        .filter(pl.col("_row").is_in(picked.tolist()))
+        .select(*wanted, *text)
+        .collect(engine="streaming")
     )
     return found.to_dicts()
 

@@ -17,17 +17,17 @@ from pathlib import Path
 import polars as pl
 
 from lusomix.errors import PassSkipped, UsageError
+from lusomix.mix.build import build_mix
 from lusomix.pipeline.config import RunConfig
 from lusomix.pipeline.executors import run_tasks
 from lusomix.pipeline.inputs import expand_inputs
 from lusomix.pipeline.summary import build_summary
-from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
-from lusomix.stages.identify import LanguageFilter
-from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
-from lusomix.mix.build import build_mix
 from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import load_pretrain_config
 from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, write_json_atomic
+from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
+from lusomix.stages.identify import LanguageFilter
+from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import ExtractWriter
@@ -64,7 +64,11 @@ def _extract_identity(config: RunConfig, files: list[str]) -> dict:
 
 
 def _executor_args(config: RunConfig) -> dict:
-    return {"kind": config.executor.kind, "workers": config.executor.workers, "ray_address": config.executor.ray_address}
+    return {
+        "kind": config.executor.kind,
+        "workers": config.executor.workers,
+        "ray_address": config.executor.ray_address,
+    }
 
 
 def run_extract(config: RunConfig) -> dict:
@@ -85,7 +89,13 @@ def run_extract(config: RunConfig) -> dict:
         logging_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(marker, identity, indent=1)
     started = time.time()
-    run_tasks("extract", extract_steps(config, files, str(out), str(logging_dir)), len(files), str(logging_dir), **_executor_args(config))
+    run_tasks(
+        "extract",
+        extract_steps(config, files, str(out), str(logging_dir)),
+        len(files),
+        str(logging_dir),
+        **_executor_args(config),
+    )
     return build_summary(out, logging_dir, wall_s=time.time() - started, extra={"executor": config.executor.kind})
 
 
@@ -104,13 +114,22 @@ def run_dedup(config: RunConfig) -> dict:
     # The grouping tasks skip units whose edges are current (they fingerprint docs/ and the parameters),
     # so datatrove's completion markers are not used: after new documents, stale units must run again.
     run_tasks(
-        "dedup", [BandGrouper(str(docs), str(dedup), config.dedup)], units(config.dedup),
-        str(run.logs("dedup")), resume=False, **_executor_args(config),
+        "dedup",
+        [BandGrouper(str(docs), str(dedup), config.dedup)],
+        units(config.dedup),
+        str(run.logs("dedup")),
+        resume=False,
+        **_executor_args(config),
     )
     rules = config.quality.thresholds()
     run_tasks(
-        "clusters", [ClusterBuilder(str(docs), str(dedup), str(run.clusters), config.dedup, rules)], 1,
-        str(run.logs("clusters")), resume=False, kind="local", workers=1,
+        "clusters",
+        [ClusterBuilder(str(docs), str(dedup), str(run.clusters), config.dedup, rules)],
+        1,
+        str(run.logs("clusters")),
+        resume=False,
+        kind="local",
+        workers=1,
     )
     clusters = pl.read_parquet(run.clusters)
     return {
@@ -128,8 +147,12 @@ def run_mixes(config: RunConfig) -> dict:
     results = {}
     for recipe in config.mixes:
         manifest = build_mix(out, recipe, RunFolder(out).mix(recipe.name), quality_rules=rules)
-        results[recipe.name] = {"totals": manifest["totals"], "by_variety": manifest["by_variety"],
-                                "shards": len(manifest["shards"]), "warnings": manifest["warnings"]}
+        results[recipe.name] = {
+            "totals": manifest["totals"],
+            "by_variety": manifest["by_variety"],
+            "shards": len(manifest["shards"]),
+            "warnings": manifest["warnings"],
+        }
     return results
 
 
@@ -137,8 +160,6 @@ def run_report(config: RunConfig) -> str:
     from lusomix.pipeline.report import thresholds_from_rules, write_report
 
     return str(write_report(Path(config.output), thresholds_from_rules(config.quality.thresholds())))
-
-
 
 
 def run_pretrain_pass(config: RunConfig) -> dict:
@@ -153,8 +174,11 @@ def run_pretrain_pass(config: RunConfig) -> dict:
     target = Path(config.pretrain.output) if config.pretrain.output else run.pretrain(config.pretrain.mix)
     try:
         summary = loop.run_pretrain(
-            load_pretrain_config(config.pretrain.config), mix, target,
-            max_steps=config.pretrain.max_steps, ray_address=config.executor.ray_address,
+            load_pretrain_config(config.pretrain.config),
+            mix,
+            target,
+            max_steps=config.pretrain.max_steps,
+            ray_address=config.executor.ray_address,
         )
     except PassSkipped as why:  # a mix with no training text: nothing to train, the run goes on
         return {"skipped": str(why)}
@@ -178,7 +202,13 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
     out = prepare_output_dir(config.output)
     stats_path = RunFolder(out).stats
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    runners = {"extract": run_extract, "dedup": run_dedup, "mix": run_mixes, "report": run_report, "pretrain": run_pretrain_pass}
+    runners = {
+        "extract": run_extract,
+        "dedup": run_dedup,
+        "mix": run_mixes,
+        "report": run_report,
+        "pretrain": run_pretrain_pass,
+    }
     results: dict = {}
     for name in chosen:
         results[name] = runners[name](config)

@@ -14,7 +14,9 @@ import html
 import io
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -27,8 +29,14 @@ from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, w
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
 NON_SIGNALS = {"source_offset", "n_words", "lang_score", "p_pt_PT", "p_pt_PT_text", "text_hash", "minhash_bands"}
 VARIETY_COLOURS = {"pt_PT": "#1b7837", "pt_BR": "#e6ab02", "unknown": "#9e9e9e"}
-FINEWEB2_SIZE_BUCKETS = [(1, 1, "1"), (2, 3, "2–3"), (4, 4, "4"), (5, 99, "5–99"), (100, 999, "100–999"),
-                         (1000, None, "≥1000")]
+FINEWEB2_SIZE_BUCKETS = [
+    (1, 1, "1"),
+    (2, 3, "2–3"),
+    (4, 4, "4"),
+    (5, 99, "5–99"),
+    (100, 999, "100–999"),
+    (1000, None, "≥1000"),
+]
 HIST_BINS = 40
 CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1.5em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #1b7837;padding-bottom:.2em;margin-top:2em}
@@ -54,11 +62,17 @@ def _fmt(value: object) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _table(headers: list[str], rows: list[list[object]], css_class: str = "") -> str:
+Threshold = tuple[str, float]  # (op, value), e.g. ("max", 0.3)
+
+
+def _table(headers: list[str], rows: Sequence[Sequence[object]], css_class: str = "") -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="n">{esc(_fmt(c))}</td>' if isinstance(c, (int, float)) else f"<td>{esc(c)}</td>"
-                         for c in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="n">{esc(_fmt(c))}</td>' if isinstance(c, (int, float)) else f"<td>{esc(c)}</td>" for c in row
+        )
+        + "</tr>"
         for row in rows
     )
     attribute = f' class="{esc(css_class)}"' if css_class else ""
@@ -71,8 +85,9 @@ def _png(fig: Figure, alt: str, tight: bool = True) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _barh(labels: list[str], values: list[float], title: str, colour: str | list[str] = "#1b7837",
-          log: bool = False) -> str:
+def _barh(
+    labels: list[str], values: list[float], title: str, colour: str | list[str] = "#1b7837", log: bool = False
+) -> str:
     fig = Figure(figsize=(9, 0.35 * len(labels) + 1))
     ax = fig.subplots()
     ax.barh(range(len(labels)), values, color=colour)
@@ -108,8 +123,15 @@ def _stacked_shares(frame: pl.DataFrame, key: str, title: str) -> str:
     return _png(fig, title)
 
 
-_OPS = {"<": np.less, "<=": np.less_equal, "max": np.less_equal, ">": np.greater, ">=": np.greater_equal,
-        "min": np.greater_equal, "==": np.equal}
+_OPS = {
+    "<": np.less,
+    "<=": np.less_equal,
+    "max": np.less_equal,
+    ">": np.greater,
+    ">=": np.greater_equal,
+    "min": np.greater_equal,
+    "==": np.equal,
+}
 
 
 def thresholds_from_rules(rules) -> dict[str, list[tuple[str, float]]]:
@@ -126,12 +148,15 @@ def _threshold_list(value) -> list[tuple[str, float]]:
     return [tuple(value)] if len(value) == 2 and isinstance(value[0], str) else [tuple(v) for v in value]
 
 
-def _signal_section(docs: pl.LazyFrame, schema: pl.Schema, thresholds: dict | None) -> str:
+def _signal_section(
+    docs: pl.LazyFrame, schema: pl.Schema, thresholds: Mapping[str, Threshold | list[Threshold]] | None
+) -> str:
     """One histogram per signal column. Columns are read one at a time (a float column of 10 M documents
     is 80 MB), so memory stays small whatever the number of signals."""
     limits = {c: _threshold_list(v) for c, v in (thresholds or {}).items()}
-    signals = [c for c, t in schema.items()
-               if (t.is_numeric() or t == pl.Boolean) and (c not in NON_SIGNALS or c in limits)]
+    signals = [
+        c for c, t in schema.items() if (t.is_numeric() or t == pl.Boolean) and (c not in NON_SIGNALS or c in limits)
+    ]
     panels, rows = [], []
     for c in signals:
         values = docs.select(pl.col(c).cast(pl.Float64)).drop_nulls().collect(engine="streaming").to_series().to_numpy()
@@ -143,12 +168,21 @@ def _signal_section(docs: pl.LazyFrame, schema: pl.Schema, thresholds: dict | No
         hi = hi if hi > lo else lo + 1.0
         counts, edges = np.histogram(np.clip(values, lo, hi), bins=HIST_BINS, range=(lo, hi))
         bounds = limits.get(c, [])
-        passing = (float(np.logical_and.reduce([_OPS[op](values, v) for op, v in bounds]).mean())
-                   if bounds and all(op in _OPS for op, _ in bounds) else None)
+        passing = (
+            float(np.logical_and.reduce([_OPS[op](values, v) for op, v in bounds]).mean())
+            if bounds and all(op in _OPS for op, _ in bounds)
+            else None
+        )
         panels.append((c, counts, edges, bounds, passing))
-        rows.append([c, len(values), *np.quantile(values, [0.005, 0.5, 0.995]).round(4).tolist(),
-                     ", ".join(f"{op} {v:g}" for op, v in bounds) or "—",
-                     Share(passing) if passing is not None else "—"])
+        rows.append(
+            [
+                c,
+                len(values),
+                *np.quantile(values, [0.005, 0.5, 0.995]).round(4).tolist(),
+                ", ".join(f"{op} {v:g}" for op, v in bounds) or "—",
+                Share(passing) if passing is not None else "—",
+            ]
+        )
     if not panels:
         return "<p class=note>No quality signal columns in docs/.</p>"
     cols = 3
@@ -163,15 +197,17 @@ def _signal_section(docs: pl.LazyFrame, schema: pl.Schema, thresholds: dict | No
         ax.set_title(f"{c}  ({label})" if bounds else c, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.locator_params(nbins=5)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.subplots_adjust(left=0.05, right=0.98, top=0.97, bottom=0.03, hspace=0.55, wspace=0.25)  # tight_layout: seconds
     missing = sorted(set(limits) - {p[0] for p in panels})
     note = f"<p class=note>Thresholds for signals not in docs/: {esc(', '.join(missing))}</p>" if missing else ""
     table = _table(["signal", "documents", "p0.5", "median", "p99.5", "threshold", "pass"], rows)
-    return (f"<p>Each panel: the distribution over all Portuguese documents (p0.5–p99.5, outliers in the end "
-            f"bins); red lines are the run's thresholds.</p>{_png(fig, 'quality signal distributions', tight=False)}"
-            f"{table}{note}")
+    return (
+        f"<p>Each panel: the distribution over all Portuguese documents (p0.5–p99.5, outliers in the end "
+        f"bins); red lines are the run's thresholds.</p>{_png(fig, 'quality signal distributions', tight=False)}"
+        f"{table}{note}"
+    )
 
 
 def _read_json(path: Path) -> dict | None:
@@ -205,20 +241,35 @@ def _records_total(stats: dict) -> int | None:
     return sum(v for v in by_type.values() if isinstance(v, int)) if isinstance(by_type, dict) else None
 
 
-def _funnel(stats: dict, docs: dict, rejected_extracted: int | None, clean: int, deduped: int | None,
-            mixes: list[dict]) -> str:
+def _funnel(
+    stats: dict, docs: dict, rejected_extracted: int | None, clean: int, deduped: int | None, mixes: list[dict]
+) -> str:
     steps: list[tuple[str, int | None, str]] = [
         ("records", _records_total(stats), "WARC/ARC records read (stats.json)"),
-        ("captures", stats.get("captures") if isinstance(stats.get("captures"), int)
-         else (stats.get("records_by_type") or {}).get("response"), "HTTP responses"),
-        ("extracted", None if rejected_extracted is None else docs["rows"] + rejected_extracted,
-         "main text extracted (docs/ + rejected after extraction)"),
+        (
+            "captures",
+            stats.get("captures")
+            if isinstance(stats.get("captures"), int)
+            else (stats.get("records_by_type") or {}).get("response"),
+            "HTTP responses",
+        ),
+        (
+            "extracted",
+            None if rejected_extracted is None else docs["rows"] + rejected_extracted,
+            "main text extracted (docs/ + rejected after extraction)",
+        ),
         ("Portuguese", docs["rows"], "docs/"),
         ("kept documents", clean, "no quality flag"),
         ("dedup keep", deduped, "and kept by deduplication"),
     ]
-    steps += [(f"mix {m.get('name', '?')}", m["totals"].get("documents_distinct"),
-               f"distinct documents; {m['totals'].get('rows', 0):,} rows with repeats") for m in mixes]
+    steps += [
+        (
+            f"mix {m.get('name', '?')}",
+            m["totals"].get("documents_distinct"),
+            f"distinct documents; {m['totals'].get('rows', 0):,} rows with repeats",
+        )
+        for m in mixes
+    ]
     shown = [(name, n, what) for name, n, what in steps if isinstance(n, int)]
     top = max((n for _, n, _ in shown), default=1) or 1
     plot = _barh([s[0] for s in shown], [s[1] for s in shown], "documents at each pass", log=top > 1000)
@@ -227,17 +278,21 @@ def _funnel(stats: dict, docs: dict, rejected_extracted: int | None, clean: int,
 
 def _cluster_section(clusters_path: Path) -> str:
     clusters = pl.scan_parquet(clusters_path)
-    sizes = clusters.group_by("cluster_id").agg(pl.col("cluster_size").first())
-    sizes = sizes.collect(engine="streaming")["cluster_size"]
-    rows = []
+    per_cluster = clusters.group_by("cluster_id").agg(pl.col("cluster_size").first())
+    sizes = per_cluster.collect(engine="streaming")["cluster_size"]
+    rows: list[tuple[str, int, int]] = []
     for lo, hi, label in FINEWEB2_SIZE_BUCKETS:
         in_bucket = sizes.filter((sizes >= lo) & (sizes <= hi if hi else sizes >= lo))
-        rows.append([label, in_bucket.len(), int(in_bucket.sum())])
+        rows.append((label, in_bucket.len(), int(in_bucket.sum())))
     kept = clusters.select(pl.col("keep").sum(), pl.len()).collect().row(0)
-    plot = _barh([r[0] for r in rows], [r[1] for r in rows], "clusters by size (FineWeb-2 rehydration buckets)",
-                 log=True)
-    return (plot + _table(["cluster size", "clusters", "documents"], rows)
-            + f"<p>{kept[0]:,} of {kept[1]:,} documents kept by deduplication.</p>")
+    plot = _barh(
+        [r[0] for r in rows], [r[1] for r in rows], "clusters by size (FineWeb-2 rehydration buckets)", log=True
+    )
+    return (
+        plot
+        + _table(["cluster size", "clusters", "documents"], rows)
+        + f"<p>{kept[0]:,} of {kept[1]:,} documents kept by deduplication.</p>"
+    )
 
 
 def _mix_section(mixes: list[dict]) -> str:
@@ -248,15 +303,37 @@ def _mix_section(mixes: list[dict]) -> str:
         totals, recipe = m["totals"], m.get("recipe") or {}
         out.append(f"<h3>{esc(m.get('name', '?'))}</h3>")
         out += [f"<p class=note>warning: {esc(w)}</p>" for w in m.get("warnings", [])]
-        out.append(_table(["shards", "rows", "distinct documents", "tokens (est.)", "bytes", "seed"],
-                          [[len(m.get("shards", [])), totals.get("rows", 0), totals.get("documents_distinct", 0),
-                            totals.get("tokens_est", 0), totals.get("bytes", 0), str(m.get("seed", ""))]]))
+        out.append(
+            _table(
+                ["shards", "rows", "distinct documents", "tokens (est.)", "bytes", "seed"],
+                [
+                    [
+                        len(m.get("shards", [])),
+                        totals.get("rows", 0),
+                        totals.get("documents_distinct", 0),
+                        totals.get("tokens_est", 0),
+                        totals.get("bytes", 0),
+                        str(m.get("seed", "")),
+                    ]
+                ],
+            )
+        )
         by_variety = m.get("by_variety") or {}
-        out.append(_table(["variety", "rows", "tokens (est.)", "share of tokens"],
-                          [[VARIETY_NAMES.get(v, v), d.get("rows", 0), d.get("tokens_est", 0),
-                            Share(d.get("share_tokens", 0))] for v, d in by_variety.items()]))
-        out.append(_table(["recipe", "value"], [[k, json.dumps(v, ensure_ascii=False)] for k, v in recipe.items()
-                                                 if k not in ("name", "seed")]))
+        out.append(
+            _table(
+                ["variety", "rows", "tokens (est.)", "share of tokens"],
+                [
+                    [VARIETY_NAMES.get(v, v), d.get("rows", 0), d.get("tokens_est", 0), Share(d.get("share_tokens", 0))]
+                    for v, d in by_variety.items()
+                ],
+            )
+        )
+        out.append(
+            _table(
+                ["recipe", "value"],
+                [[k, json.dumps(v, ensure_ascii=False)] for k, v in recipe.items() if k not in ("name", "seed")],
+            )
+        )
     return "".join(out)
 
 
@@ -289,8 +366,10 @@ def _damaged_input_section(stats: dict) -> str:
             rows.append([str(entry), "", "", ""])
             continue
         spans = entry.get("spans") or [{"start": "", "end": "", "records": "", "why": entry.get("problem", "")}]
-        rows += [[entry.get("file", ""), f"{s['start']}–{s['end']}" if s["start"] != "" else "", s["records"], s["why"]]
-                 for s in spans]
+        rows += [
+            [entry.get("file", ""), f"{s['start']}–{s['end']}" if s["start"] != "" else "", s["records"], s["why"]]
+            for s in spans
+        ]
     return _table(["file", "bytes", "damaged records", "why"], rows) if rows else ""
 
 
@@ -310,13 +389,20 @@ def _reject_section(rejected: Table, stats: dict) -> tuple[str, int | None]:
     reasons = profile(rejected)["reject_reasons"]
     lf = rejected.scan()
     names = lf.collect_schema().names()
-    extracted = (lf.select(pl.col("n_words").is_not_null().sum()).collect(engine="streaming").item()
-                 if "n_words" in names else None)
-    examples = dict(lf.group_by("reason").agg(pl.col("url").drop_nulls().first()).collect(engine="streaming")
-                    .iter_rows()) if "url" in names else {}
+    extracted = (
+        lf.select(pl.col("n_words").is_not_null().sum()).collect(engine="streaming").item()
+        if "n_words" in names
+        else None
+    )
+    examples = (
+        dict(lf.group_by("reason").agg(pl.col("url").drop_nulls().first()).collect(engine="streaming").iter_rows())
+        if "url" in names
+        else {}
+    )
     plot = _barh(list(reasons), list(reasons.values()), "rejected captures by reason", colour="#b2182b")
-    return plot + _table(["reason", "captures", "example URL"],
-                         [[r, n, examples.get(r) or ""] for r, n in reasons.items()]), extracted
+    return plot + _table(
+        ["reason", "captures", "example URL"], [[r, n, examples.get(r) or ""] for r, n in reasons.items()]
+    ), extracted
 
 
 def _kept_counts(lf: pl.LazyFrame, schema: pl.Schema, clusters_path: Path) -> tuple[int, int | None]:
@@ -333,14 +419,25 @@ def _kept_counts(lf: pl.LazyFrame, schema: pl.Schema, clusters_path: Path) -> tu
 def _variety_section(lf: pl.LazyFrame, schema: pl.Schema, docs_profile: dict) -> str:
     variety = pl.col("variety").fill_null("unknown")
     varieties = docs_profile["varieties"]
-    parts = [_barh([VARIETY_NAMES.get(v, v) for v in varieties], [d["rows"] for d in varieties.values()],
-                   "documents per variety", colour=[VARIETY_COLOURS.get(v, "#5e3c99") for v in varieties]),
-             _table(["variety", "documents", "share"],
-                    [[VARIETY_NAMES.get(v, v), d["rows"], Share(d["share"])] for v, d in varieties.items()])]
+    parts = [
+        _barh(
+            [VARIETY_NAMES.get(v, v) for v in varieties],
+            [d["rows"] for d in varieties.values()],
+            "documents per variety",
+            colour=[VARIETY_COLOURS.get(v, "#5e3c99") for v in varieties],
+        ),
+        _table(
+            ["variety", "documents", "share"],
+            [[VARIETY_NAMES.get(v, v), d["rows"], Share(d["share"])] for v, d in varieties.items()],
+        ),
+    ]
     if "crawl_date" in schema:
         by_year = lf.group_by(pl.col("crawl_date").dt.year().alias("year"), variety).agg(rows=pl.len())
-        parts.append(_stacked_shares(by_year.drop_nulls("year").collect(engine="streaming"), "year",
-                                     "variety shares by crawl year"))
+        parts.append(
+            _stacked_shares(
+                by_year.drop_nulls("year").collect(engine="streaming"), "year", "variety shares by crawl year"
+            )
+        )
     if "tld" in schema:
         top = [r["tld"] for r in docs_profile.get("top_tlds", []) if r["tld"] is not None][:12]
         by_tld = lf.filter(pl.col("tld").is_in(top)).group_by("tld", variety).agg(rows=pl.len())
@@ -351,12 +448,17 @@ def _variety_section(lf: pl.LazyFrame, schema: pl.Schema, docs_profile: dict) ->
 def _sample_section(lf: pl.LazyFrame, schema: pl.Schema, rows: int) -> str:
     cols = [c for c in schema.names() if c in ("id", "url", "variety", "title", "text")]
     samples = sample_rows(lf, cols, rows, 15)
-    return _table(["variety", "title", "URL", "beginning of text"],
-                  [[s.get("variety") or "unknown", s.get("title") or "", s.get("url") or "",
-                    (s.get("text") or "")[:160]] for s in samples], css_class="sample")
+    return _table(
+        ["variety", "title", "URL", "beginning of text"],
+        [
+            [s.get("variety") or "unknown", s.get("title") or "", s.get("url") or "", (s.get("text") or "")[:160]]
+            for s in samples
+        ],
+        css_class="sample",
+    )
 
 
-def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] | None = None) -> Path:
+def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[Threshold]] | None = None) -> Path:
     """Write ``run_dir/report/index.html`` and return its path. ``thresholds``: signal column → (op, value)
     with op one of < <= > >= == min max (min: value ≥ threshold passes), or a list of such pairs for a
     signal with two bounds; they are drawn on the signal distributions with the share of documents
@@ -378,18 +480,29 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     mixes = _mixes(run_dir)
     clusters_path = run.clusters
     reject_html, rejected_extracted = _reject_section(rejected, stats)
-    docs_profile, clean, deduped = {"rows": 0}, 0, None
+    docs_profile: dict[str, Any] = {"rows": 0}
+    clean, deduped = 0, None
     if docs_files:
         docs_profile, lf = profile(docs), docs.scan()
         schema = lf.collect_schema()
         clean, deduped = _kept_counts(lf, schema, clusters_path)
     sections = [("Funnel", _funnel(stats, docs_profile, rejected_extracted, clean, deduped, mixes))]
     if damaged:
-        sections.insert(0, ("Damaged output files", "<p>Left out of every figure below:</p>"
-                            + _table(["file", "error"], [[str(p), why] for p, why in damaged])))
+        sections.insert(
+            0,
+            (
+                "Damaged output files",
+                "<p>Left out of every figure below:</p>"
+                + _table(["file", "error"], [[str(p), why] for p, why in damaged]),
+            ),
+        )
     if damaged_input := _damaged_input_section(stats):
-        sections.append(("Damaged input files", "<p>Their readable records are in every figure; the spans "
-                                                "below could not be read.</p>" + damaged_input))
+        sections.append(
+            (
+                "Damaged input files",
+                "<p>Their readable records are in every figure; the spans below could not be read.</p>" + damaged_input,
+            )
+        )
     if "varieties" in docs_profile:
         sections.append(("Varieties", _variety_section(lf, schema, docs_profile)))
     if reject_html:
@@ -410,10 +523,12 @@ def write_report(run_dir: Path | str, thresholds: dict[str, tuple[str, float]] |
     anchor = {t: esc(t.lower().replace(" ", "-")) for t, _ in sections}
     body = "".join(f'<h2 id="{anchor[t]}">{esc(t)}</h2>{h}' for t, h in sections)
     nav = " · ".join(f'<a href="#{anchor[t]}">{esc(t)}</a>' for t, _ in sections)
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            f"<title>lusomix report — {esc(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>"
-            f"<h1>lusomix run report</h1><p class=note>{esc(run_dir.resolve())}</p><p>{nav}</p>{body}</body></html>")
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>lusomix report — {esc(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>"
+        f"<h1>lusomix run report</h1><p class=note>{esc(run_dir.resolve())}</p><p>{nav}</p>{body}</body></html>"
+    )
     out = prepare_output_dir(RunFolder(run_dir).report) / "index.html"
     write_text_atomic(out, page)
     return out

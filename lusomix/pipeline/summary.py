@@ -44,8 +44,11 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
         "records_by_type": dict(sorted(records.items())),
         "captures": sum(r["captures"] for r in reports),
         # each damaged span: its byte range, the records whose header was read there, the first problem
-        "damaged_files": [{"file": r["file"], "problem": r["damage"], "spans": r.get("damaged_spans", [])}
-                          for r in reports if r["damage"]],
+        "damaged_files": [
+            {"file": r["file"], "problem": r["damage"], "spans": r.get("damaged_spans", [])}
+            for r in reports
+            if r["damage"]
+        ],
     }
     docs = _scan(RunFolder(out).docs)
     kept = docs.select(pl.len()).collect().item() if docs is not None else 0
@@ -60,7 +63,9 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
     rejected = _scan(RunFolder(out).rejected)
     reasons = rejected.group_by("reason").len().collect() if rejected is not None else None
     summary["rejected_by_reason"] = (
-        {row["reason"]: row["len"] for row in reasons.sort("reason").iter_rows(named=True)} if reasons is not None else {}
+        {row["reason"]: row["len"] for row in reasons.sort("reason").iter_rows(named=True)}
+        if reasons is not None
+        else {}
     )
     summary["counters"] = _counters(logging_dir)
     if wall_s:
@@ -90,8 +95,11 @@ def format_summary(summary: dict) -> str:
     for damaged in summary["damaged_files"]:
         lines.append(f"  DAMAGED {damaged['file']}: {damaged['problem']}")
         spans = damaged.get("spans", [])
-        lines += [f"    bytes {s['start']}-{s['end']}: {s['why']}" + (f" ({s['records']} record(s) damaged)" if s["records"] else "")
-                  for s in spans[:_SPANS_SHOWN]]
+        lines += [
+            f"    bytes {s['start']}-{s['end']}: {s['why']}"
+            + (f" ({s['records']} record(s) damaged)" if s["records"] else "")
+            for s in spans[:_SPANS_SHOWN]
+        ]
         if len(spans) > _SPANS_SHOWN:
             lines.append(f"    … {len(spans) - _SPANS_SHOWN} more span(s) in stats.json")
     return "\n".join(lines)

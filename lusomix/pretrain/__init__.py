@@ -22,7 +22,8 @@ def training_loop() -> ModuleType:
         from lusomix.pretrain import loop
     except ModuleNotFoundError as err:
         if (err.name or "").split(".")[0] in _TRAIN_EXTRA:
-            raise UsageError(f"pretraining needs the train extra ({err.name} is not installed): "
-                             "pip install 'lusomix[train]'") from None
+            raise UsageError(
+                f"pretraining needs the train extra ({err.name} is not installed): pip install 'lusomix[train]'"
+            ) from None
         raise
     return loop

@@ -19,8 +19,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict, get_state_dict,
-                                                     set_state_dict)
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
 
 from lusomix.errors import UsageError
 from lusomix.run_folder import atomic_path, write_text_atomic
@@ -30,7 +34,10 @@ STATE_FILE = "trainer_state.json"
 
 
 def step_of(path: Path) -> int:
-    return int(STEP_DIR.fullmatch(path.name).group(1))
+    match = STEP_DIR.fullmatch(path.name)
+    if match is None:
+        raise ValueError(f"{path} is not a checkpoint folder")
+    return int(match.group(1))
 
 
 def complete(root: Path) -> list[Path]:
@@ -50,11 +57,14 @@ def check_compatible(path: Path, expected: dict) -> None:
     """A resumed run must use the same number of workers (the data position is per worker) and the same mix."""
     state = json.loads((path / STATE_FILE).read_text())
     if state["world_size"] != expected["world_size"]:
-        raise UsageError(f"{path} was written by {state['world_size']} workers: resume with "
-                         f"--workers {state['world_size']}, or use a new --output folder")
+        raise UsageError(
+            f"{path} was written by {state['world_size']} workers: resume with "
+            f"--workers {state['world_size']}, or use a new --output folder"
+        )
     if state["mix"] != expected["mix"]:
-        raise UsageError(f"{path} was trained on another mix (fingerprint {state['mix']}): "
-                         "use a new --output folder for this mix")
+        raise UsageError(
+            f"{path} was trained on another mix (fingerprint {state['mix']}): use a new --output folder for this mix"
+        )
 
 
 def _rng_state() -> dict:
@@ -72,8 +82,18 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"])
 
 
-def save(root: Path, step: int, tokens_seen: int, model, optimizer, scheduler, data_state: dict, rank: int,
-         keep: int, identity: dict) -> Path:
+def save(
+    root: Path,
+    step: int,
+    tokens_seen: int,
+    model,
+    optimizer,
+    scheduler,
+    data_state: dict,
+    rank: int,
+    keep: int,
+    identity: dict,
+) -> Path:
     """Collective: every rank calls it. Returns the checkpoint folder."""
     final, tmp = root / f"step-{step:06d}", root / f".tmp-step-{step:06d}"
     if rank == 0:
@@ -101,9 +121,8 @@ def load(path: Path, model, optimizer, scheduler, rank: int) -> tuple[int, int, 
     """Collective: restore model, optimizer, scheduler and RNGs saved at `path`; returns
     (step, tokens_seen, this rank's data stream state)."""
     model_state, optim_state = get_state_dict(model, optimizer)
-    state = {"model": model_state, "optimizer": optim_state}
-    dcp.load(state, checkpoint_id=path / "state")
-    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+    dcp.load({"model": model_state, "optimizer": optim_state}, checkpoint_id=path / "state")  # in place
+    set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optim_state)
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     # the schedule may have a new horizon (a higher --max-steps): the next LR comes from today's schedule
     for group, base, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):

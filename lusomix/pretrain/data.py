@@ -147,13 +147,17 @@ def select_validation(mix: Mix, docs_per_variety: int) -> ValidationSlice:
         return ValidationSlice((), {v: [] for v in VARIETIES})
     seen: pl.DataFrame | None = None
     for shard in mix.shards:
-        rows = (pl.read_parquet(shard.path, columns=["id", "text", "variety"])
-                .filter(pl.col("variety").is_in(VARIETIES) & (pl.col("text").str.len_bytes() > 0)))
+        rows = pl.read_parquet(shard.path, columns=["id", "text", "variety"]).filter(
+            pl.col("variety").is_in(VARIETIES) & (pl.col("text").str.len_bytes() > 0)
+        )
         seen = rows if seen is None else pl.concat([seen, rows])
-        chosen = (seen.unique("id", keep="first", maintain_order=True)
-                  .group_by("variety", maintain_order=True).head(docs_per_variety))
+        chosen = (
+            seen.unique("id", keep="first", maintain_order=True)
+            .group_by("variety", maintain_order=True)
+            .head(docs_per_variety)
+        )
         counts = chosen["variety"].value_counts()
-        if len(counts) == len(VARIETIES) and counts["count"].min() >= docs_per_variety:
+        if len(counts) == len(VARIETIES) and counts["count"].to_numpy().min() >= docs_per_variety:
             break  # the rest of the mix is not read
     texts = {v: chosen.filter(pl.col("variety") == v)["text"].to_list() for v in VARIETIES}
     return ValidationSlice(tuple(chosen["id"].to_list()), texts)
@@ -196,8 +200,15 @@ class PackedStream:
     so a resumed run emits the very sequences an uninterrupted run would have.
     """
 
-    def __init__(self, units: list[ReadUnit], tokenizer, eos_id: int, context_length: int,
-                 held_out_ids: Iterable[str], read_batch_docs: int = 512):
+    def __init__(
+        self,
+        units: list[ReadUnit],
+        tokenizer,
+        eos_id: int,
+        context_length: int,
+        held_out_ids: Iterable[str],
+        read_batch_docs: int = 512,
+    ):
         if not units:
             raise UsageError("a worker got no rows of the mix: use fewer workers than the mix has rows")
         self.units, self.tokenizer, self.eos_id = units, tokenizer, eos_id
@@ -292,11 +303,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: Path):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOS_TOKEN, PAD_TOKEN],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS_TOKEN, PAD_TOKEN],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     bpe.train_from_iterator(texts, trainer=trainer)
-    wrapped = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN,
-                                      pad_token=PAD_TOKEN)
+    wrapped = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token=EOS_TOKEN, bos_token=EOS_TOKEN, pad_token=PAD_TOKEN
+    )
     with atomic_path(out_dir) as tmp:  # a half-written tokenizer must never be picked up by a resumed run
         wrapped.save_pretrained(tmp)
     return wrapped

@@ -9,6 +9,7 @@ Ray only receives metrics, and a Ray run restarted after a worker failure resume
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -23,9 +24,20 @@ import torch.nn.functional as F
 from lusomix.errors import PassFailed, PassSkipped, UsageError
 from lusomix.pretrain import checkpoint as ckpt
 from lusomix.pretrain.config import PretrainConfig
-from lusomix.pretrain.data import (IGNORE_INDEX, VARIETIES, PackedStream, Prefetcher, assign_units, load_tokenizer,
-                                   mix_texts, read_mix, select_validation, train_tokenizer, usable_workers,
-                                   validation_batch)
+from lusomix.pretrain.data import (
+    IGNORE_INDEX,
+    VARIETIES,
+    PackedStream,
+    Prefetcher,
+    assign_units,
+    load_tokenizer,
+    mix_texts,
+    read_mix,
+    select_validation,
+    train_tokenizer,
+    usable_workers,
+    validation_batch,
+)
 from lusomix.pretrain.model import build_model, gradient_sync, wrap_model
 from lusomix.pretrain.summary import summarise
 from lusomix.ray_address import check_reachable
@@ -61,8 +73,9 @@ def evaluate(model, validation: dict, batch_size: int, device, autocast) -> dict
             x, y = inputs[i : i + batch_size].to(device), labels[i : i + batch_size].to(device)
             with autocast:
                 logits = model(input_ids=x).logits
-            total[0] += F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), y[:, 1:].flatten(),
-                                        ignore_index=IGNORE_INDEX, reduction="sum")
+            total[0] += F.cross_entropy(
+                logits[:, :-1].flatten(0, 1).float(), y[:, 1:].flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+            )
             total[1] += (y[:, 1:] != IGNORE_INDEX).sum()
         dist.all_reduce(total)
         losses[f"val_loss_{variety}"] = round((total[0] / total[1]).item(), 5) if total[1] > 0 else None
@@ -96,22 +109,40 @@ def train_worker(job: dict) -> None:
     model = wrap_model(build_model(config, tokenizer), config, device, bf16)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
-        [{"params": [p for p in params if p.ndim >= 2], "weight_decay": oc.weight_decay},  # not norms
-         {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
-        lr=oc.lr, betas=oc.betas, eps=oc.eps, fused=device.type == "cuda")
+        [
+            {"params": [p for p in params if p.ndim >= 2], "weight_decay": oc.weight_decay},  # not norms
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=oc.lr,
+        betas=oc.betas,
+        eps=oc.eps,
+        fused=device.type == "cuda",
+    )
     decay = oc.decay_steps or max_steps
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, oc.warmup_steps, decay, oc.min_lr_ratio))
+        optimizer, lambda s: lr_factor(s, oc.warmup_steps, decay, oc.min_lr_ratio)
+    )
     # FSDP casts by its own policy; DDP computes under autocast with fp32 master weights
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16 and config.distributed.strategy == "ddp")
 
     ctx_len, mbs, accum = config.data.context_length, tc.micro_batch_size, tc.grad_accum_steps
     mix = read_mix(Path(job["mix_dir"]))
-    stream = PackedStream(assign_units(mix, rank, world), tokenizer.backend_tokenizer, tokenizer.eos_token_id,
-                          ctx_len, job["held_out_ids"], config.data.read_batch_docs)
-    validation = {v: rank_share(*validation_batch(tokenizer.backend_tokenizer, job["validation"][v],
-                                                  tokenizer.eos_token_id, ctx_len), rank, world)
-                  for v in VARIETIES}
+    stream = PackedStream(
+        assign_units(mix, rank, world),
+        tokenizer.backend_tokenizer,
+        tokenizer.eos_token_id,
+        ctx_len,
+        job["held_out_ids"],
+        config.data.read_batch_docs,
+    )
+    validation = {
+        v: rank_share(
+            *validation_batch(tokenizer.backend_tokenizer, job["validation"][v], tokenizer.eos_token_id, ctx_len),
+            rank,
+            world,
+        )
+        for v in VARIETIES
+    }
 
     step, tokens_seen = 0, 0
     latest = ckpt.latest(out_dir / "checkpoints")
@@ -146,8 +177,14 @@ def train_worker(job: dict) -> None:
         elapsed = time.perf_counter() - t0
         if hasattr(grad_norm, "full_tensor"):
             grad_norm = grad_norm.full_tensor()  # FSDP2 returns a DTensor
-        record = {"step": step, "loss": round(loss_value, 5), "lr": lr, "grad_norm": round(grad_norm.item(), 4),
-                  "tokens_per_s": round(tokens_per_step / elapsed, 1), "tokens_seen": tokens_seen}
+        record = {
+            "step": step,
+            "loss": round(loss_value, 5),
+            "lr": lr,
+            "grad_norm": round(grad_norm.item(), 4),
+            "tokens_per_s": round(tokens_per_step / elapsed, 1),
+            "tokens_seen": tokens_seen,
+        }
         if step % tc.eval_every == 0 or step == max_steps:
             record.update(evaluate(model, validation, mbs, device, autocast))
         if rank == 0:
@@ -157,8 +194,18 @@ def train_worker(job: dict) -> None:
         if step % tc.report_every == 0 or step == max_steps or "val_loss_pt_PT" in record:
             ray.train.report(record)  # metrics only: the checkpoints are ours
         if step % tc.checkpoint_every == 0 or step == max_steps:
-            ckpt.save(out_dir / "checkpoints", step, tokens_seen, model, optimizer, scheduler,
-                      loader.state_dict(), rank, tc.keep_checkpoints, {"world_size": world, "mix": mix.fingerprint})
+            ckpt.save(
+                out_dir / "checkpoints",
+                step,
+                tokens_seen,
+                model,
+                optimizer,
+                scheduler,
+                loader.state_dict(),
+                rank,
+                tc.keep_checkpoints,
+                {"world_size": world, "mix": mix.fingerprint},
+            )
     loader.close()
     if tc.export_model:
         ckpt.export_hf(model, tokenizer, out_dir / "model", rank)
@@ -179,8 +226,9 @@ def prepare_tokenizer(config: PretrainConfig, mix, held_out_ids, out_dir: Path) 
     return Path(path).resolve()
 
 
-def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps: int | None = None,
-                 ray_address: str | None = None) -> dict:
+def run_pretrain(
+    config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps: int | None = None, ray_address: str | None = None
+) -> dict:
     """Train on the mix in mix_dir, writing to out_dir (resuming from its last checkpoint); return a summary."""
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")  # nothing is ever downloaded
     import ray
@@ -200,49 +248,71 @@ def run_pretrain(config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps
     workers = usable_workers(mix, validation.ids, dc.workers)
     rows = sum(s.rows for s in mix.shards)
     if workers == 0:
-        raise PassSkipped(f"the mix {mix.name!r} has no training text ({rows} rows, {len(validation.ids)} "
-                          "of them held out for validation)")
-    note = (f"{dc.workers} workers asked, {workers} used: the mix ({rows} rows, {len(validation.ids)} held out "
-            f"for validation) has training text for {workers} only") if workers < dc.workers else None
+        raise PassSkipped(
+            f"the mix {mix.name!r} has no training text ({rows} rows, {len(validation.ids)} "
+            "of them held out for validation)"
+        )
+    note = (
+        (
+            f"{dc.workers} workers asked, {workers} used: the mix ({rows} rows, {len(validation.ids)} held out "
+            f"for validation) has training text for {workers} only"
+        )
+        if workers < dc.workers
+        else None
+    )
     out_dir = prepare_output_dir(out_dir)
     latest = ckpt.latest(out_dir / "checkpoints")
     if latest is not None:
         ckpt.check_compatible(latest, {"world_size": workers, "mix": mix.fingerprint})
     tokenizer_dir = prepare_tokenizer(config, mix, validation.ids, out_dir)
     start_step = ckpt.step_of(latest) if latest is not None else 0
-    job = {"config": config.model_dump(mode="json"), "mix_dir": str(mix_dir), "out_dir": str(out_dir),
-           "tokenizer_dir": str(tokenizer_dir), "max_steps": max_steps, "held_out_ids": list(validation.ids),
-           "validation": validation.texts}
+    job = {
+        "config": config.model_dump(mode="json"),
+        "mix_dir": str(mix_dir),
+        "out_dir": str(out_dir),
+        "tokenizer_dir": str(tokenizer_dir),
+        "max_steps": max_steps,
+        "held_out_ids": list(validation.ids),
+        "validation": validation.texts,
+    }
 
     started_ray = not ray.is_initialized()
     if started_ray:
         # workers' own log lines reach the terminal only with -v (LUSOMIX_LOG_LEVEL=INFO); metrics.jsonl has them all
         quiet = os.environ.get("LUSOMIX_LOG_LEVEL", "WARNING") != "INFO"
         # Ray's own start-up lines ("Started a local Ray instance", its auth-token notice) likewise
-        ray_logging = {"log_to_driver": not quiet, "logging_level": "ERROR" if quiet else "INFO"}
+        level = logging.ERROR if quiet else logging.INFO
         if ray_address:
             check_reachable(ray_address)
-            ray.init(address=ray_address, **ray_logging)
+            ray.init(address=ray_address, log_to_driver=not quiet, logging_level=level)
         else:
-            ray.init(num_cpus=dc.num_cpus or workers * dc.cpus_per_worker, include_dashboard=False, **ray_logging)
+            cpus = dc.num_cpus or workers * dc.cpus_per_worker
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=not quiet, logging_level=level)
     try:
         if start_step < max_steps:
             trainer = TorchTrainer(
-                train_worker, train_loop_config=job,
-                scaling_config=ScalingConfig(num_workers=workers, use_gpu=dc.use_gpu,
-                                             resources_per_worker={"CPU": dc.cpus_per_worker,
-                                                                   **({"GPU": 1} if dc.use_gpu else {})}),
+                train_worker,
+                train_loop_config=job,
+                scaling_config=ScalingConfig(
+                    num_workers=workers,
+                    use_gpu=dc.use_gpu,
+                    resources_per_worker={"CPU": dc.cpus_per_worker, **({"GPU": 1} if dc.use_gpu else {})},
+                ),
                 torch_config=TorchConfig(backend="nccl" if dc.use_gpu else "gloo"),
                 # a fresh Ray run name each time: Ray never restores its own state, ours does
-                run_config=RunConfig(name=f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
-                                     storage_path=str(out_dir / "ray"),
-                                     failure_config=FailureConfig(max_failures=dc.max_failures)))
+                run_config=RunConfig(
+                    name=f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+                    storage_path=str(out_dir / "ray"),
+                    failure_config=FailureConfig(max_failures=dc.max_failures),
+                ),
+            )
             trainer.fit()
     except TrainingFailedError as exc:
         lines = str(exc).strip().splitlines()
         cause = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
-        raise PassFailed(f"pretraining failed: {cause.strip()} (logs: {out_dir / 'ray'}; checkpoints are kept, "
-                         "rerun to resume)") from exc
+        raise PassFailed(
+            f"pretraining failed: {cause.strip()} (logs: {out_dir / 'ray'}; checkpoints are kept, rerun to resume)"
+        ) from exc
     finally:
         if started_ray:
             ray.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from typing import Any
 
 import torch
 
@@ -26,19 +27,32 @@ def build_model(config: PretrainConfig, tokenizer) -> torch.nn.Module:
         if rope:
             hf_config.rope_parameters = {**(getattr(hf_config, "rope_parameters", None) or {}), **rope}
         hf_config.use_cache = False
-        model = AutoModelForCausalLM.from_pretrained(m.checkpoint, config=hf_config, local_files_only=True,
-                                                     dtype=torch.float32, attn_implementation=m.attn_implementation)
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            m.checkpoint,
+            config=hf_config,
+            local_files_only=True,
+            dtype=torch.float32,
+            attn_implementation=m.attn_implementation,
+        )
         if len(tokenizer) > model.get_input_embeddings().num_embeddings:
             model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
     else:
         vocab = -(-len(tokenizer) // 64) * 64  # a multiple of 64 keeps the output matmul on fast kernels
         hf_config = LlamaConfig(
-            vocab_size=vocab, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
-            num_attention_heads=m.num_heads, num_key_value_heads=m.num_kv_heads,
-            intermediate_size=m.intermediate_size, max_position_embeddings=context,
+            vocab_size=vocab,
+            hidden_size=m.hidden_size,
+            num_hidden_layers=m.num_layers,
+            num_attention_heads=m.num_heads,
+            num_key_value_heads=m.num_kv_heads,
+            intermediate_size=m.intermediate_size,
+            max_position_embeddings=context,
             rope_parameters={"rope_type": "default", "rope_theta": 10000.0, **rope},
-            tie_word_embeddings=m.tie_embeddings, bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, use_cache=False)
+            tie_word_embeddings=m.tie_embeddings,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            use_cache=False,
+        )
         hf_config._attn_implementation = m.attn_implementation
         model = LlamaForCausalLM(hf_config)
     if m.gradient_checkpointing:
@@ -46,8 +60,9 @@ def build_model(config: PretrainConfig, tokenizer) -> torch.nn.Module:
     return model
 
 
-def wrap_model(model: torch.nn.Module, config: PretrainConfig, device: torch.device, bf16: bool):
-    """DDP, or FSDP2 (`fully_shard` per decoder layer, then the whole model) for large models."""
+def wrap_model(model: Any, config: PretrainConfig, device: torch.device, bf16: bool):
+    """DDP, or FSDP2 (`fully_shard` per decoder layer, then the whole model) for large models. ``model``: a
+    Hugging Face causal LM (its decoder layers are ``model.model.layers``)."""
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
     from torch.nn.parallel import DistributedDataParallel
 

@@ -7,8 +7,8 @@ import statistics
 from pathlib import Path
 
 from lusomix.pretrain import checkpoint as ckpt
-from lusomix.run_folder import atomic_path
 from lusomix.pretrain.data import VARIETIES
+from lusomix.run_folder import atomic_path
 
 
 def summarise(out_dir: Path, start_step: int) -> dict:
@@ -17,10 +17,14 @@ def summarise(out_dir: Path, start_step: int) -> dict:
     if not records:
         raise RuntimeError(f"pretraining wrote no metrics to {out_dir / 'metrics.jsonl'}")
     this_run = [r["tokens_per_s"] for r in records if r["step"] > start_step + 1]  # the first step warms up
-    summary = {"steps": records[-1]["step"], "resumed_from_step": start_step,
-               "first_loss": records[0]["loss"], "last_loss": records[-1]["loss"],
-               "tokens_per_s": statistics.median(this_run) if this_run else None,
-               "tokens_seen": records[-1]["tokens_seen"]}
+    summary = {
+        "steps": records[-1]["step"],
+        "resumed_from_step": start_step,
+        "first_loss": records[0]["loss"],
+        "last_loss": records[-1]["loss"],
+        "tokens_per_s": statistics.median(this_run) if this_run else None,
+        "tokens_seen": records[-1]["tokens_seen"],
+    }
     for variety in VARIETIES:
         values = [r[f"val_loss_{variety}"] for r in records if r.get(f"val_loss_{variety}") is not None]
         summary[f"val_loss_{variety}"] = values[-1] if values else None

@@ -43,11 +43,11 @@ from pydantic import Field, field_validator
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from lusomix.config_base import StageConfig
+from lusomix.errors import UsageError
 from lusomix.filters.minhash import MinHasher, lsh_params
 from lusomix.filters.quality import flags_expr
 from lusomix.filters.text import text_hash
-from lusomix.errors import UsageError
-from lusomix.config_base import StageConfig
 from lusomix.run_folder import atomic_path, parts, write_json_atomic
 from lusomix.stages.schema import CLUSTERS_SCHEMA
 
@@ -235,7 +235,7 @@ def _unit_hashes(corpus: Corpus, unit: int, bands: int) -> pl.DataFrame:
         .select("doc", h=column.list.get(unit, null_on_oob=True), n=column.list.len())
         .collect(engine="streaming")
     )
-    lengths = frame["n"].drop_nulls()
+    lengths = frame["n"].drop_nulls().to_numpy()
     if len(lengths) and (lengths.min() != bands or lengths.max() != bands):
         raise DedupInputError(
             f"docs/ has {lengths.min()}..{lengths.max()} band hashes per document but the dedup config "
@@ -331,10 +331,10 @@ def build_clusters(corpus: Corpus, work_dir: str, config: DedupConfig, quality_r
 
     criteria = [KEEP_CRITERIA[name] for name in config.keep]
     columns = sorted({"id", *(col for _, _, cols in criteria for col in cols)})
-    docs = pl.scan_parquet(corpus.files)
+    scan = pl.scan_parquet(corpus.files)
     if quality_rules is not None:
-        docs = docs.with_columns(flags_expr(quality_rules))
-    docs = docs.select(columns).collect(engine="streaming")
+        scan = scan.with_columns(flags_expr(quality_rules))
+    docs = scan.select(columns).collect(engine="streaming")
 
     # Only documents with duplicates need the policy; singletons are their own cluster and kept.
     multi = np.flatnonzero(sizes > 1)

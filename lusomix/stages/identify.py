@@ -5,12 +5,12 @@ The variety (pt-PT / pt-BR) step lives in stages/variety.py and runs after this 
 
 from __future__ import annotations
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
+from datatrove.data import Document
 from pydantic import Field
 
-from lusomix.filters.langid import LanguageIdentifier
 from lusomix.config_base import StageConfig
+from lusomix.filters.langid import LanguageIdentifier
+from lusomix.stages.annotator import Annotator
 
 
 class LanguageConfig(StageConfig):
@@ -23,27 +23,22 @@ class LanguageConfig(StageConfig):
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum lid.176 probability of the label")
 
 
-class LanguageFilter(PipelineStep):
+class LanguageFilter(Annotator):
     name = "🌍 language"
     type = "🔬 - IDENTIFY"
 
     def __init__(self, config: LanguageConfig):
         super().__init__()
         self.config = config
+        self.keep = set(config.keep)
         self._identifier: LanguageIdentifier | None = None
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        keep = set(self.config.keep)
-        for doc in data:
-            if "reject" not in doc.metadata:
-                with self.track_time():
-                    if self._identifier is None:  # loaded in the worker, not pickled with the step
-                        self._identifier = LanguageIdentifier()
-                    guess = self._identifier.identify(doc.text)
-                    doc.metadata["lang"] = guess.lang
-                    doc.metadata["lang_score"] = guess.score
-                    self.stat_update(f"lang/{guess.lang or 'none'}")
-                    if guess.lang not in keep or guess.score < self.config.threshold:
-                        doc.metadata["reject"] = "not_portuguese"
-                        self.stat_update("rejected/not_portuguese")
-            yield doc
+    def annotate(self, doc: Document) -> None:
+        if self._identifier is None:  # loaded in the worker, not pickled with the step
+            self._identifier = LanguageIdentifier()
+        guess = self._identifier.identify(doc.text)
+        doc.metadata["lang"] = guess.lang
+        doc.metadata["lang_score"] = guess.score
+        self.stat_update(f"lang/{guess.lang or 'none'}")
+        if guess.lang not in self.keep or guess.score < self.config.threshold:
+            self.reject(doc, "not_portuguese")

@@ -21,6 +21,7 @@ import io
 import json
 import time
 from collections import Counter, OrderedDict
+from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
@@ -29,11 +30,13 @@ from pydantic import Field
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
 from lusomix.archive.records import DamagedSpan, Record, parse_date, read_archive
-from lusomix.filters import payload, url as urls
+from lusomix.config_base import StageConfig
+from lusomix.filters import payload
+from lusomix.filters import url as urls
 from lusomix.filters.extraction import ExtractionTimeout, extract_main_text
 from lusomix.filters.text import count_words
 from lusomix.run_folder import temporary_name
-from lusomix.config_base import StageConfig
+from lusomix.stages.annotator import Annotator
 
 CAPTURE_TYPES = frozenset({"response", "revisit", "resource"})
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/0.9"], verify=True)
@@ -74,8 +77,14 @@ class ArchiveReader(PipelineStep):
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         path = self.paths[rank]
         source_name = path.rstrip("/").rsplit("/", 1)[-1]
-        report = {"file": path, "bytes": 0, "records_by_type": Counter(), "captures": 0, "damage": None,
-                  "damaged_spans": []}
+        report: dict[str, Any] = {
+            "file": path,
+            "bytes": 0,
+            "records_by_type": Counter(),
+            "captures": 0,
+            "damage": None,
+            "damaged_spans": [],
+        }
         self._broken_headers: list[int] = []
         started = time.time()
         folder = get_datafolder(path.rsplit("/", 1)[0])
@@ -103,11 +112,14 @@ class ArchiveReader(PipelineStep):
         spans = report["damaged_spans"]
         if spans:
             first = spans[0]
-            report["damage"] = f"{len(spans)} damaged span(s), first at bytes {first['start']}-{first['end']}: {first['why']}"
+            report["damage"] = (
+                f"{len(spans)} damaged span(s), first at bytes {first['start']}-{first['end']}: {first['why']}"
+            )
         if report["damage"] is None and sum(report["records_by_type"].values()) == 0:
             report["damage"] = "empty: no WARC/ARC record"
         if self._broken_headers:  # the file reads on, but a record in it is damaged: name the file too
-            broken = f"{len(self._broken_headers)} record(s) with broken HTTP headers (first at byte {self._broken_headers[0]})"
+            first = self._broken_headers[0]
+            broken = f"{len(self._broken_headers)} record(s) with broken HTTP headers (first at byte {first})"
             report["damage"] = f"{report['damage']}; {broken}" if report["damage"] else broken
         if report["damage"]:
             self.stat_update("damaged_files")
@@ -187,6 +199,7 @@ class ArchiveReader(PipelineStep):
 
 def _same_page(href: str, url: str) -> bool:
     """An alternate's href names this page (scheme, "www." and a trailing slash aside)."""
+
     def key(u: str) -> str:
         u = u.split("#", 1)[0].split("://", 1)[-1].lower().rstrip("/")
         return u[4:] if u.startswith("www.") else u
@@ -214,7 +227,7 @@ def _looks_like_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head
 
 
-class MainTextExtractor(PipelineStep):
+class MainTextExtractor(Annotator):
     """HTML → title + main text (trafilatura), once per distinct payload in a task."""
 
     name = "📰 main text"
@@ -224,16 +237,13 @@ class MainTextExtractor(PipelineStep):
         super().__init__()
         self.config = config
         self.cache_size = cache_size
+        self._cache: OrderedDict[str, Any] = OrderedDict()
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        cache: OrderedDict[str, object] = OrderedDict()
-        for doc in data:
-            if "reject" not in doc.metadata:
-                with self.track_time():
-                    self._extract(doc, cache)
-            yield doc
+    def begin_task(self) -> None:
+        self._cache = OrderedDict()  # payloads repeat within an archive file, rarely across files
 
-    def _extract(self, doc: Document, cache: OrderedDict) -> None:
+    def annotate(self, doc: Document) -> None:
+        cache = self._cache
         digest = doc.metadata.pop("payload_digest", None)
         if self.config.reuse_identical_payloads and digest in cache:
             cache.move_to_end(digest)
@@ -261,18 +271,15 @@ class MainTextExtractor(PipelineStep):
                     cache.popitem(last=False)
         if isinstance(result, str):
             doc.text = ""
-            doc.metadata["reject"] = result
-            self.stat_update(f"rejected/{result}")
+            self.reject(doc, result)
             return
         if result is None:
             doc.text = ""
-            doc.metadata["reject"] = "no_text"
-            self.stat_update("rejected/no_text")
+            self.reject(doc, "no_text")
             return
         doc.text = result.text
         doc.metadata["title"] = result.title
         doc.metadata["declared_lang"] = page_languages(result, doc.metadata)
         doc.metadata["n_words"] = count_words(result.text)
         if doc.metadata["n_words"] < self.config.min_words:
-            doc.metadata["reject"] = "too_short"
-            self.stat_update("rejected/too_short")
+            self.reject(doc, "too_short")

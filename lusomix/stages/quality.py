@@ -7,15 +7,23 @@ and ``quality_flags``, the rules it fails under the run's thresholds; the mix pa
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
+from datatrove.data import Document
 from pydantic import Field, field_validator
 
-from lusomix.filters.pii import DEFAULT_REPLACEMENTS, mask_pii
-from lusomix.filters.quality import DEFAULT_PRESET, RULE_SIGNALS, Rule, compute_signals, flags_for, thresholds
 from lusomix.config_base import StageConfig
+from lusomix.filters.pii import DEFAULT_REPLACEMENTS, mask_pii
+from lusomix.filters.quality import (
+    DEFAULT_PRESET,
+    RULE_SIGNALS,
+    Preset,
+    Rule,
+    compute_signals,
+    flags_for,
+    thresholds,
+)
+from lusomix.stages.annotator import Annotator
 
 PIIKind = Literal["email", "phone", "ip"]
 
@@ -26,7 +34,7 @@ class PIIConfig(StageConfig):
     enabled: bool = True
     kinds: list[PIIKind] = Field(["email", "phone", "ip"], description="kinds of PII masked")
     replacements: dict[PIIKind, str] = Field(
-        default_factory=lambda: dict(DEFAULT_REPLACEMENTS),
+        default_factory=lambda: cast("dict[PIIKind, str]", dict(DEFAULT_REPLACEMENTS)),
         description="token written in place of each kind (kinds left out keep the default token)",
     )
     public_ips_only: bool = Field(True, description="leave private, loopback and documentation addresses")
@@ -35,7 +43,7 @@ class PIIConfig(StageConfig):
 class QualityConfig(StageConfig):
     """Thresholds of the quality rules: a preset, changed rule by rule with ``overrides``."""
 
-    preset: Literal["lusomix", "fineweb2-por"] = DEFAULT_PRESET
+    preset: Preset = DEFAULT_PRESET
     overrides: dict[str, float | None] = Field(
         {}, description="rule name -> threshold (null switches the rule off); see filters.quality.RULE_SIGNALS"
     )
@@ -54,7 +62,7 @@ class QualityConfig(StageConfig):
         return thresholds(self.preset, self.overrides)
 
 
-class PIIMasker(PipelineStep):
+class PIIMasker(Annotator):
     """Masks e-mail addresses, phone numbers and IP addresses in the text; counts them as pii/<kind>."""
 
     name = "🔏 PII"
@@ -64,19 +72,19 @@ class PIIMasker(PipelineStep):
         super().__init__()
         self.config = config.pii
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+    def wants(self, doc: Document) -> bool:
+        return self.config.enabled and super().wants(doc)
+
+    def annotate(self, doc: Document) -> None:
         pii = self.config
-        for doc in data:
-            if pii.enabled and "reject" not in doc.metadata:
-                with self.track_time():
-                    doc.text, counts = mask_pii(doc.text, pii.kinds, pii.replacements, pii.public_ips_only)
-                    for kind, n in counts.items():
-                        if n:
-                            self.stat_update(f"pii/{kind}", value=n)
-            yield doc
+        replacements = {str(kind): token for kind, token in pii.replacements.items()}
+        doc.text, counts = mask_pii(doc.text, pii.kinds, replacements, pii.public_ips_only)
+        for kind, n in counts.items():
+            if n:
+                self.stat_update(f"pii/{kind}", value=n)
 
 
-class QualityAnnotator(PipelineStep):
+class QualityAnnotator(Annotator):
     """Stores each signal in doc.metadata and the failed rules in quality_flags; counts flag/<rule>
     (quality/passed for a document that fails none)."""
 
@@ -87,14 +95,10 @@ class QualityAnnotator(PipelineStep):
         super().__init__()
         self.rules = config.thresholds()
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            if "reject" not in doc.metadata:
-                with self.track_time():
-                    # n_words too: after PII masking it must describe the text that is stored
-                    signals = compute_signals(doc.text)
-                    doc.metadata.update(signals)
-                    flags = flags_for(signals, self.rules)
-                    doc.metadata["quality_flags"] = flags
-                    self.stat_update(*[f"flag/{rule}" for rule in flags] or ["quality/passed"])
-            yield doc
+    def annotate(self, doc: Document) -> None:
+        # n_words too: after PII masking it must describe the text that is stored
+        signals = compute_signals(doc.text)
+        doc.metadata.update(signals)
+        flags = flags_for(signals, self.rules)
+        doc.metadata["quality_flags"] = flags
+        self.stat_update(*[f"flag/{rule}" for rule in flags] or ["quality/passed"])

@@ -8,11 +8,11 @@ through untouched. Each label is also counted (``variety/*`` in the stats).
 
 from __future__ import annotations
 
-from datatrove.data import DocumentsPipeline
-from datatrove.pipeline.base import PipelineStep
+from datatrove.data import Document
 from pydantic import field_validator, model_validator
 
 from lusomix.config_base import StageConfig
+from lusomix.stages.annotator import Annotator
 from lusomix.variety import model as vm
 
 
@@ -42,7 +42,7 @@ class VarietyConfig(StageConfig):
         return band
 
     @model_validator(mode="after")
-    def _non_negative(self) -> "VarietyConfig":
+    def _non_negative(self) -> VarietyConfig:
         for name in ("min_words", "evidence_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -51,13 +51,14 @@ class VarietyConfig(StageConfig):
         return self
 
 
-class VarietyIdentifier(PipelineStep):
+class VarietyIdentifier(Annotator):
     name = "🇵🇹 variety"
     type = "🏷 - ANNOTATE"
 
     def __init__(self, config: VarietyConfig | None = None):
         super().__init__()
         self.config = config or VarietyConfig()
+        self.batch_size = self.config.batch_size  # one model call per batch
         self._model: vm.VarietyModel | None = None
 
     def __getstate__(self):
@@ -72,34 +73,24 @@ class VarietyIdentifier(PipelineStep):
             self._model = vm.VarietyModel.load(self.config.model_path)
         return self._model
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        batch = []
-        for doc in data:
-            batch.append(doc)
-            if len(batch) >= self.config.batch_size:
-                yield from self._annotate(batch)
-                batch = []
-        yield from self._annotate(batch)
+    def wants(self, doc: Document) -> bool:
+        return super().wants(doc) and doc.metadata.get("lang") == "pt"
 
-    def _annotate(self, batch: list) -> list:
-        """Annotate the batch's kept Portuguese documents in one model call; return all, in order."""
-        todo = [d for d in batch if "reject" not in d.metadata and d.metadata.get("lang") == "pt"]
-        if todo:
-            c = self.config
-            with self.track_time(unit="batch"):
-                labels, p, p_text, used = self.model.identify_batch(
-                    [d.text for d in todo],
-                    [d.metadata.get("url") for d in todo],
-                    [d.metadata.get("declared_lang") for d in todo],
-                    unknown_band=c.unknown_band,
-                    evidence_weight=c.evidence_weight,
-                    min_words=c.min_words,
-                    word_budget=c.word_budget,
-                )
-            for doc, label, prob, prob_text, evidence in zip(todo, labels, p, p_text, used):
-                doc.metadata["variety"] = str(label)
-                doc.metadata["p_pt_PT"] = float(prob)
-                doc.metadata["p_pt_PT_text"] = float(prob_text)
-                doc.metadata["variety_evidence"] = evidence
-                self.stat_update(f"variety/{label}")
-        return batch
+    def annotate_batch(self, docs: list[Document]) -> None:
+        """The batch's kept Portuguese documents in one model call."""
+        c = self.config
+        labels, p, p_text, used = self.model.identify_batch(
+            [d.text for d in docs],
+            [d.metadata.get("url") for d in docs],
+            [d.metadata.get("declared_lang") for d in docs],
+            unknown_band=c.unknown_band,
+            evidence_weight=c.evidence_weight,
+            min_words=c.min_words,
+            word_budget=c.word_budget,
+        )
+        for doc, label, prob, prob_text, evidence in zip(docs, labels, p, p_text, used):
+            doc.metadata["variety"] = str(label)
+            doc.metadata["p_pt_PT"] = float(prob)
+            doc.metadata["p_pt_PT_text"] = float(prob_text)
+            doc.metadata["variety_evidence"] = evidence
+            self.stat_update(f"variety/{label}")

@@ -33,9 +33,13 @@ def register(subparsers) -> None:
     train.add_argument("--out", required=True, metavar="MODEL", help="model file to write, e.g. variety.ftz")
     train.add_argument("--epochs", type=int, default=None, help="fastText epochs (default: the shipped recipe)")
     train.add_argument("--seed", type=int, default=None, help="random seed (default: the shipped recipe)")
-    train.add_argument("--bucket", type=int, default=None,
-                       help="hash buckets for word bigrams and character n-grams (default: the shipped recipe's "
-                       "500000; a few thousand suffice for small data and train much faster)")
+    train.add_argument(
+        "--bucket",
+        type=int,
+        default=None,
+        help="hash buckets for word bigrams and character n-grams (default: the shipped recipe's "
+        "500000; a few thousand suffice for small data and train much faster)",
+    )
     train.add_argument("--no-heldout", action="store_true", help="skip the held-out folds (no calibration, faster)")
     train.set_defaults(func=_train)
 
@@ -97,10 +101,14 @@ def _train(args: argparse.Namespace) -> int:
         for name in ("frmt_pairs", "modern_docs_one_product", "unseen_news", "news_1990s", "news_human_labelled"):
             group = figures[name]
             if group.get("n"):
-                print(f"held-out {name}: n={group['n']} accuracy {group['accuracy']:.4f} macro-F1 {group['macro_f1']:.4f}")
+                print(
+                    f"held-out {name}: n={group['n']} accuracy {group['accuracy']:.4f} macro-F1 {group['macro_f1']:.4f}"
+                )
         pages = figures["pages_all"]
-        print(f"held-out pages (text alone): n={pages['n']} right {pages['right']:.4f} wrong side "
-              f"{pages['wrong_side']:.4f} unknown {pages['unknown']:.4f}")
+        print(
+            f"held-out pages (text alone): n={pages['n']} right {pages['right']:.4f} wrong side "
+            f"{pages['wrong_side']:.4f} unknown {pages['unknown']:.4f}"
+        )
     return 0
 
 

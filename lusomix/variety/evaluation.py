@@ -51,7 +51,7 @@ def choose_band(p: np.ndarray, y: np.ndarray, abstain_cost: float = 0.25) -> tup
     unknown one is only set aside, so an error is taken to cost four unknowns. With calibrated p the
     optimum sits near (abstain_cost, 1 - abstain_cost); the data decide where exactly.
     """
-    best = None
+    best: tuple[float, tuple[float, float], float] | None = None
     for half in np.arange(0.0, 0.5, 0.01):
         lo, hi = 0.5 - half, 0.5 + half
         covered = (p <= lo) | (p >= hi)
@@ -59,6 +59,7 @@ def choose_band(p: np.ndarray, y: np.ndarray, abstain_cost: float = 0.25) -> tup
         cost = wrong + abstain_cost * float((~covered).mean())
         if best is None or cost < best[0] - 1e-12:
             best = (cost, (round(float(lo), 2), round(float(hi), 2)), float(covered.mean()))
+    assert best is not None  # the grid is never empty
     return best[1], best[2]
 
 
@@ -76,11 +77,18 @@ def expected_calibration_error(p: np.ndarray, y: np.ndarray, weight: np.ndarray 
             w = weight[m]
             conf, freq = float(np.average(p[m], weights=w)), float(np.average(y[m], weights=w))
             ece += w.sum() / weight.sum() * abs(conf - freq)
-            table.append({"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "n": int(m.sum()), "mean_p": round(conf, 4), "frac_pt_PT": round(freq, 4)})
+            table.append(
+                {
+                    "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+                    "n": int(m.sum()),
+                    "mean_p": round(conf, 4),
+                    "frac_pt_PT": round(freq, 4),
+                }
+            )
     return float(ece), table
 
 
-def classification_report(y_true: list[str], y_pred: list[str]) -> dict:
+def classification_report(y_true: list[str] | np.ndarray, y_pred: list[str] | np.ndarray) -> dict:
     """Accuracy, macro-F1 over pt_PT/pt_BR, per-class precision/recall, confusion matrix (rows = truth).
 
     An ``unknown`` prediction counts as wrong for accuracy and recall; it gets its own column.
@@ -106,9 +114,14 @@ def classification_report(y_true: list[str], y_pred: list[str]) -> dict:
 
 
 def format_report(report: dict) -> str:
-    lines = [f"n={report['n']}  accuracy={report['accuracy']:.4f}  macro-F1={report['macro_f1']:.4f}  unknown={report['unknown_rate']:.4f}"]
+    lines = [
+        f"n={report['n']}  accuracy={report['accuracy']:.4f}  macro-F1={report['macro_f1']:.4f}  "
+        f"unknown={report['unknown_rate']:.4f}"
+    ]
     for c, m in report["per_class"].items():
-        lines.append(f"  {c}: precision={m['precision']:.4f} recall={m['recall']:.4f} f1={m['f1']:.4f} support={m['support']}")
+        lines.append(
+            f"  {c}: precision={m['precision']:.4f} recall={m['recall']:.4f} f1={m['f1']:.4f} support={m['support']}"
+        )
     lines.append("confusion (rows = true, columns = predicted):")
     lines.append(f"  {'':8}" + "".join(f"{c:>9}" for c in (PT_PT, PT_BR, UNKNOWN)))
     for a, row in report["confusion"].items():
@@ -154,8 +167,11 @@ def _pages(mask: np.ndarray, p: np.ndarray, y: np.ndarray, band: tuple[float, fl
     right = ((pm >= band[1]) & (ym == 1)) | ((pm <= band[0]) & (ym == 0))
     wrong = ((pm >= band[1]) & (ym == 0)) | ((pm <= band[0]) & (ym == 1))
     return {
-        "n": int(mask.sum()), "accuracy": _accuracy(pm, ym), "right": float(right.mean()),
-        "wrong_side": float(wrong.mean()), "unknown": float(1 - right.mean() - wrong.mean()),
+        "n": int(mask.sum()),
+        "accuracy": _accuracy(pm, ym),
+        "right": float(right.mean()),
+        "wrong_side": float(wrong.mean()),
+        "unknown": float(1 - right.mean() - wrong.mean()),
         "pt_PT_right": float(right[ym == 1].mean()) if (ym == 1).any() else None,
         "pt_PT_unknown": float((~right & ~wrong)[ym == 1].mean()) if (ym == 1).any() else None,
     }
@@ -191,8 +207,11 @@ def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: H
         m = ok & (keys == key)
         mp = page_key == key
         per_source[key] = {
-            "fold": int(folds[m][0]), "segments": int(m.sum()), "accuracy": _accuracy(p[m], y[m]),
-            "pages": int(mp.sum()), "page_accuracy": _accuracy(p_pages[mp], h.y_pages[mp]) if mp.any() else None,
+            "fold": int(folds[m][0]),
+            "segments": int(m.sum()),
+            "accuracy": _accuracy(p[m], y[m]),
+            "pages": int(mp.sum()),
+            "page_accuracy": _accuracy(p_pages[mp], h.y_pages[mp]) if mp.any() else None,
         }
     balanced = balanced_weights(y[ok])
     p_raw = sigmoid(np.clip(h.raw[ok], -11.5, 11.5))
@@ -217,8 +236,9 @@ def heldout_figures(corpus: Corpus, folds: np.ndarray, n_words: np.ndarray, h: H
         "legislation_pt_PT": _group(sources(("pt_legislation",)), p, y),
         "tweets": _group(sources(("dslcc_v3_tweets",)), p, y),
         "modern_pt_PT": _group(modern_pt, p, y),
-        "news_all_sources": classification_report(truth[ok & (corpus.domain == "news")],
-                                                  np.where(p >= 0.5, PT_PT, PT_BR)[ok & (corpus.domain == "news")]),
+        "news_all_sources": classification_report(
+            truth[ok & (corpus.domain == "news")], np.where(p >= 0.5, PT_PT, PT_BR)[ok & (corpus.domain == "news")]
+        ),
         "accuracy_by_words": by_length,
         "accuracy_by_word_count_1_to_10": by_count,
         "min_words": min_words,
@@ -256,6 +276,7 @@ def evidence_figures(corpus: Corpus, h: HeldOut, with_evidence: np.ndarray, sign
             "n": int(confident_wrong_meta.sum()),
             # still labelled on the text's side, outside the unknown band
             "kept_text_side": float(np.where(text_lo > 0, p >= band[1], p <= band[0])[confident_wrong_meta].mean())
-            if confident_wrong_meta.any() else None,
+            if confident_wrong_meta.any()
+            else None,
         },
     }

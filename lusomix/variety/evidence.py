@@ -56,7 +56,7 @@ class EvidenceWeights:
     cap: float = 3.0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "EvidenceWeights":
+    def from_dict(cls, d: dict) -> EvidenceWeights:
         return cls(**{k: float(v) for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def as_dict(self) -> dict:

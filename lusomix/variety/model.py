@@ -59,7 +59,7 @@ class Calibration:
     document_cap: float = 12.0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
+    def from_dict(cls, d: dict) -> Calibration:
         return cls(**{k: float(v) for k, v in d.items() if k in cls.__dataclass_fields__})
 
     def segment_log_odds(self, raw: np.ndarray, n_words: np.ndarray) -> np.ndarray:
@@ -135,7 +135,7 @@ class VarietyModel:
             raise ValueError(f"not a variety model: labels {labels}")
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "VarietyModel":
+    def load(cls, path: str | Path | None = None) -> VarietyModel:
         """Model file + its parameters JSON beside it (same name, .json); None = the shipped model."""
         path = Path(path) if path is not None else DEFAULT_MODEL
         if not path.is_file():
@@ -236,7 +236,12 @@ class VarietyModel:
     ) -> VarietyResult:
         """Variety of one document: text log-odds + weighted page evidence; unknown inside the band."""
         labels, p, p_text, used = self.identify_batch(
-            [text], [url], [declared], unknown_band=unknown_band, evidence_weight=evidence_weight,
-            min_words=min_words, word_budget=word_budget,
+            [text],
+            [url],
+            [declared],
+            unknown_band=unknown_band,
+            evidence_weight=evidence_weight,
+            min_words=min_words,
+            word_budget=word_budget,
         )
         return VarietyResult(str(labels[0]), float(p[0]), float(p_text[0]), tuple(used[0]))

@@ -102,7 +102,9 @@ def _trie(words: list[str]) -> str:
             groups.setdefault(first, []).append(word[1:])
         else:
             whole.append(word)
-    branches = [re.escape(first) + (_trie(rest) if len(rest) > 1 else f"(?:{rest[0]})") for first, rest in groups.items()]
+    branches = [
+        re.escape(first) + (_trie(rest) if len(rest) > 1 else f"(?:{rest[0]})") for first, rest in groups.items()
+    ]
     return "(?:" + "|".join(branches + whole) + ")"
 
 
@@ -118,8 +120,11 @@ _CUES = [
     ("xbrproc", r"\n (?:me|te|lhe|lhes) [^\W\d]+"),
     # a clitic between auxiliary and verb (tem se destacado, pode se unir); European joins it with a
     # hyphen (tem-se destacado) or puts it before the auxiliary (que se tem destacado)
-    ("xbrproc", rf" {_trie(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+"
-     r"(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)\b"),
+    (
+        "xbrproc",
+        rf" {_trie(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+"
+        r"(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)\b",
+    ),
     # económico, género, António / econômico, gênero, Antônio, ônibus; one regex per letter: a literal
     # first character is scanned for 4-5x faster than a character class
     ("xptacc", r"ó[mn][aeiou]\w*"),

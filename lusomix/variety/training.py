@@ -65,8 +65,12 @@ class TrainParams:
     extra: dict = field(default_factory=dict)
 
     def domain_weight(self, domain: str) -> float:
-        return {"news": self.news_weight, "general": self.general_weight, "social": self.social_weight,
-                "legal": self.legal_weight}.get(domain, 1.0)
+        return {
+            "news": self.news_weight,
+            "general": self.general_weight,
+            "social": self.social_weight,
+            "legal": self.legal_weight,
+        }.get(domain, 1.0)
 
 
 def _balance(weight: np.ndarray, pt: np.ndarray, br: np.ndarray) -> None:
@@ -163,16 +167,31 @@ def train_fasttext(corpus: Corpus, params: TrainParams, out: str | Path | None =
         path = Path(tmp) / "train.txt"
         path.write_text("\n".join(training_lines(corpus, params)) + "\n", encoding="utf-8")
         args = dict(
-            input=str(path), epoch=params.epoch, lr=params.lr, dim=params.dim, wordNgrams=params.word_ngrams,
-            minn=params.minn, maxn=params.maxn, bucket=params.bucket, minCount=params.min_count,
-            seed=params.seed, thread=params.thread, verbose=0, loss="softmax", **params.extra,
+            input=str(path),
+            epoch=params.epoch,
+            lr=params.lr,
+            dim=params.dim,
+            wordNgrams=params.word_ngrams,
+            minn=params.minn,
+            maxn=params.maxn,
+            bucket=params.bucket,
+            minCount=params.min_count,
+            seed=params.seed,
+            thread=params.thread,
+            verbose=0,
+            loss="softmax",
+            **params.extra,
         )
         quantize = None
         if params.quantize:
             quantize = dict(
                 # fastText retrains only after pruning (cutoff > 0)
-                input=str(path), retrain=params.cutoff > 0, qnorm=params.qnorm, cutoff=params.cutoff,
-                dsub=params.dsub, thread=params.thread,
+                input=str(path),
+                retrain=params.cutoff > 0,
+                qnorm=params.qnorm,
+                cutoff=params.cutoff,
+                dsub=params.dsub,
+                thread=params.thread,
             )
         target = str(out) if out is not None else str(Path(tmp) / "model.bin")
         job = json.dumps({"args": args, "quantize": quantize, "out": target})
@@ -209,8 +228,9 @@ def out_of_fold(corpus: Corpus, params: TrainParams, folds: np.ndarray, log=prin
 
 
 # ------------------------------------------------------------------------------------- calibration
-def fit_logistic(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1e-3,
-                 offset: np.ndarray | float = 0.0) -> np.ndarray:
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1e-3, offset: np.ndarray | float = 0.0
+) -> np.ndarray:
     """Weights of p = sigmoid(offset + x @ w) by Newton's method (x includes any bias column)."""
     weight = np.ones(len(y)) if weight is None else weight
     w = np.zeros(x.shape[1])
@@ -236,7 +256,7 @@ def fit_segment_calibration(raw: np.ndarray, n_words: np.ndarray, y: np.ndarray,
 def fit_document_pooling(pages, z, n_words, y_pages, base: Calibration) -> Calibration:
     """Pooling exponent gamma (0 = mean of segments, 1 ~ sum) and per-segment cap, by log loss on
     held-out pages (equal weight per variety)."""
-    best = None
+    best: tuple[float, Calibration] | None = None
     weight = balanced_weights(y_pages)
     for cap in (2.0, 3.0, 4.0, 6.0, 8.0):
         for gamma in np.linspace(0.0, 1.0, 21):
@@ -245,6 +265,7 @@ def fit_document_pooling(pages, z, n_words, y_pages, base: Calibration) -> Calib
             loss = -np.mean(weight * (y_pages * np.log(p) + (1 - y_pages) * np.log(1 - p)))
             if best is None or loss < best[0] - 1e-12:
                 best = (loss, cal)
+    assert best is not None  # the grid is never empty
     return best[1]
 
 
@@ -255,22 +276,25 @@ def cross_fit(corpus: Corpus, folds: np.ndarray, raw: np.ndarray, n_words: np.nd
     ok = ~np.isnan(raw) & (n_words > 0)
     y = corpus.y.astype(np.float64)
     z = np.full(len(raw), np.nan)
-    pages, page_fold = [], []
+    pages: list[np.ndarray] = []
+    folds_of_pages: list[int] = []
     for k in np.unique(folds[ok]):
         fit, apply = ok & (folds != k), ok & (folds == k)
         cal_k = fit_segment_calibration(raw[fit], n_words[fit], y[fit], base) if fit.any() else base
         z[apply] = cal_k.segment_log_odds(raw[apply], n_words[apply])
         new = build_pages(corpus, n_words, np.flatnonzero(apply), seed=int(k))
         pages += new
-        page_fold += [k] * len(new)
+        folds_of_pages += [int(k)] * len(new)
     segment = fit_segment_calibration(raw[ok], n_words[ok], y[ok], base)
-    page_fold = np.array(page_fold, np.int64)
+    page_fold = np.array(folds_of_pages, np.int64)
     y_pages = np.array([corpus.y[idx[0]] for idx in pages], np.float64)
     page_lo = np.zeros(len(pages))
     pooling: dict[int, Calibration] = {}
     for k in np.unique(page_fold):
         fit, apply = np.flatnonzero(page_fold != k), np.flatnonzero(page_fold == k)
-        cal_k = fit_document_pooling([pages[i] for i in fit], z, n_words, y_pages[fit], segment) if len(fit) else segment
+        cal_k = (
+            fit_document_pooling([pages[i] for i in fit], z, n_words, y_pages[fit], segment) if len(fit) else segment
+        )
         page_lo[apply] = page_log_odds([pages[i] for i in apply], z, n_words, cal_k)
         pooling[int(k)] = cal_k
     final = fit_document_pooling(pages, z, n_words, y_pages, segment) if pages else segment
@@ -335,7 +359,9 @@ def cross_fit_evidence(held: HeldOut, band_hi: float, seed: int) -> tuple[Eviden
     return fit_evidence(held.page_log_odds, signs, held.y_pages, band_hi), with_evidence, signs
 
 
-def train_variety_model(dirs: list[str | Path], out: str | Path, params: TrainParams, heldout: bool = True, log=print) -> dict:
+def train_variety_model(
+    dirs: list[str | Path], out: str | Path, params: TrainParams, heldout: bool = True, log=print
+) -> dict:
     """Held-out folds (calibration + figures), then the shipped model on all sources; writes MODEL + .json."""
     out = Path(out)
     corpus = load_corpus(dirs)

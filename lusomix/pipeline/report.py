@@ -9,12 +9,9 @@ Content-Security-Policy that forbids scripts, so a missed escape still could not
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +21,11 @@ from matplotlib.figure import Figure
 
 from lusomix.errors import UsageError
 from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, profile, sample_rows
+from lusomix.pipeline.report_html import CSP, CSS, VARIETY_COLOURS, Share, barh, esc, png, stacked_shares, table
 from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, write_text_atomic
 
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
 NON_SIGNALS = {"source_offset", "n_words", "lang_score", "p_pt_PT", "p_pt_PT_text", "text_hash", "minhash_bands"}
-VARIETY_COLOURS = {"pt_PT": "#1b7837", "pt_BR": "#e6ab02", "unknown": "#9e9e9e"}
 FINEWEB2_SIZE_BUCKETS = [
     (1, 1, "1"),
     (2, 3, "2–3"),
@@ -38,89 +35,7 @@ FINEWEB2_SIZE_BUCKETS = [
     (1000, None, "≥1000"),
 ]
 HIST_BINS = 40
-CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1.5em;color:#222}
-h1{font-size:1.6em}h2{border-bottom:2px solid #1b7837;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0}td,th{padding:.2em .7em;border-bottom:1px solid #ddd;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}.note{color:#666}
-.sample{font-size:.9em;overflow-wrap:anywhere}.sample td:first-child{white-space:nowrap}"""
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-class Share(float):
-    """A fraction shown as a percentage."""
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, Share):
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
 Threshold = tuple[str, float]  # (op, value), e.g. ("max", 0.3)
-
-
-def _table(headers: list[str], rows: Sequence[Sequence[object]], css_class: str = "") -> str:
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="n">{esc(_fmt(c))}</td>' if isinstance(c, (int, float)) else f"<td>{esc(c)}</td>" for c in row
-        )
-        + "</tr>"
-        for row in rows
-    )
-    attribute = f' class="{esc(css_class)}"' if css_class else ""
-    return f"<table{attribute}><tr>{head}</tr>{body}</table>"
-
-
-def _png(fig: Figure, alt: str, tight: bool = True) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight" if tight else None)
-    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
-
-
-def _barh(
-    labels: list[str], values: list[float], title: str, colour: str | list[str] = "#1b7837", log: bool = False
-) -> str:
-    fig = Figure(figsize=(9, 0.35 * len(labels) + 1))
-    ax = fig.subplots()
-    ax.barh(range(len(labels)), values, color=colour)
-    ax.set_yticks(range(len(labels)), labels)
-    ax.invert_yaxis()
-    ax.set_title(title)
-    if log:
-        ax.set_xscale("log")
-    return _png(fig, title)
-
-
-def _stacked_shares(frame: pl.DataFrame, key: str, title: str) -> str:
-    """Variety shares per ``key`` value as stacked bars; ``frame`` has key, variety, rows."""
-    wide = frame.pivot("variety", index=key, values="rows").fill_null(0).sort(key)
-    names = [v for v in VARIETY_COLOURS if v in wide.columns] + sorted(set(wide.columns) - set(VARIETY_COLOURS) - {key})
-    totals = wide.select(pl.sum_horizontal(names)).to_series().to_list()
-    fig = Figure(figsize=(9, 3.5))
-    ax = fig.subplots()
-    many = len(totals) > 12
-    labels = [f"{k} ({t:,})" if many else f"{k}\n{t:,}" for k, t in zip(wide[key], totals)]  # counts under bars
-    bottom = [0.0] * len(labels)
-    for v in names:
-        share = [n / t if t else 0 for n, t in zip(wide[v], totals)]
-        ax.bar(labels, share, bottom=bottom, color=VARIETY_COLOURS.get(v, "#5e3c99"), label=VARIETY_NAMES.get(v, v))
-        bottom = [b + s for b, s in zip(bottom, share)]
-    ax.set_ylabel("share of documents")
-    ax.set_title(title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1, 1))
-    if many:
-        ax.tick_params(axis="x", rotation=60, labelsize=8)
-        for tick in ax.get_xticklabels():
-            tick.set_horizontalalignment("right")
-    return _png(fig, title)
 
 
 _OPS = {
@@ -202,11 +117,11 @@ def _signal_section(
     fig.subplots_adjust(left=0.05, right=0.98, top=0.97, bottom=0.03, hspace=0.55, wspace=0.25)  # tight_layout: seconds
     missing = sorted(set(limits) - {p[0] for p in panels})
     note = f"<p class=note>Thresholds for signals not in docs/: {esc(', '.join(missing))}</p>" if missing else ""
-    table = _table(["signal", "documents", "p0.5", "median", "p99.5", "threshold", "pass"], rows)
+    summary = table(["signal", "documents", "p0.5", "median", "p99.5", "threshold", "pass"], rows)
     return (
         f"<p>Each panel: the distribution over all Portuguese documents (p0.5–p99.5, outliers in the end "
-        f"bins); red lines are the run's thresholds.</p>{_png(fig, 'quality signal distributions', tight=False)}"
-        f"{table}{note}"
+        f"bins); red lines are the run's thresholds.</p>{png(fig, 'quality signal distributions', tight=False)}"
+        f"{summary}{note}"
     )
 
 
@@ -272,8 +187,8 @@ def _funnel(
     ]
     shown = [(name, n, what) for name, n, what in steps if isinstance(n, int)]
     top = max((n for _, n, _ in shown), default=1) or 1
-    plot = _barh([s[0] for s in shown], [s[1] for s in shown], "documents at each pass", log=top > 1000)
-    return plot + _table(["pass", "count", "of first", "what"], [[s, n, Share(n / top), w] for s, n, w in shown])
+    plot = barh([s[0] for s in shown], [s[1] for s in shown], "documents at each pass", log=top > 1000)
+    return plot + table(["pass", "count", "of first", "what"], [[s, n, Share(n / top), w] for s, n, w in shown])
 
 
 def _cluster_section(clusters_path: Path) -> str:
@@ -285,12 +200,12 @@ def _cluster_section(clusters_path: Path) -> str:
         in_bucket = sizes.filter((sizes >= lo) & (sizes <= hi if hi else sizes >= lo))
         rows.append((label, in_bucket.len(), int(in_bucket.sum())))
     kept = clusters.select(pl.col("keep").sum(), pl.len()).collect().row(0)
-    plot = _barh(
+    plot = barh(
         [r[0] for r in rows], [r[1] for r in rows], "clusters by size (FineWeb-2 rehydration buckets)", log=True
     )
     return (
         plot
-        + _table(["cluster size", "clusters", "documents"], rows)
+        + table(["cluster size", "clusters", "documents"], rows)
         + f"<p>{kept[0]:,} of {kept[1]:,} documents kept by deduplication.</p>"
     )
 
@@ -304,7 +219,7 @@ def _mix_section(mixes: list[dict]) -> str:
         out.append(f"<h3>{esc(m.get('name', '?'))}</h3>")
         out += [f"<p class=note>warning: {esc(w)}</p>" for w in m.get("warnings", [])]
         out.append(
-            _table(
+            table(
                 ["shards", "rows", "distinct documents", "tokens (est.)", "bytes", "seed"],
                 [
                     [
@@ -320,7 +235,7 @@ def _mix_section(mixes: list[dict]) -> str:
         )
         by_variety = m.get("by_variety") or {}
         out.append(
-            _table(
+            table(
                 ["variety", "rows", "tokens (est.)", "share of tokens"],
                 [
                     [VARIETY_NAMES.get(v, v), d.get("rows", 0), d.get("tokens_est", 0), Share(d.get("share_tokens", 0))]
@@ -329,7 +244,7 @@ def _mix_section(mixes: list[dict]) -> str:
             )
         )
         out.append(
-            _table(
+            table(
                 ["recipe", "value"],
                 [[k, json.dumps(v, ensure_ascii=False)] for k, v in recipe.items() if k not in ("name", "seed")],
             )
@@ -342,17 +257,17 @@ def _pretrain_section(result: dict) -> str:
         return f"<p>Skipped: {esc(result['skipped'])}</p>"
     note = f"<p class=note>{esc(result['note'])}</p>" if result.get("note") else ""
     keys = [k for k in ("workers", "steps", "first_loss", "last_loss", "tokens_per_s", "checkpoint") if k in result]
-    return note + _table(keys, [[str(result[k]) for k in keys]])
+    return note + table(keys, [[str(result[k]) for k in keys]])
 
 
 def _stats_section(stats: dict) -> str:
     out = []
     for key, value in stats.items():
         if isinstance(value, dict) and all(isinstance(v, (int, float, str)) for v in value.values()):
-            out.append(f"<h3>{esc(key)}</h3>" + _table([key, "value"], [[k, v] for k, v in value.items()]))
+            out.append(f"<h3>{esc(key)}</h3>" + table([key, "value"], [[k, v] for k, v in value.items()]))
         elif isinstance(value, list):
             items = [[v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)] for v in value]
-            out.append(f"<h3>{esc(key)} ({len(value)})</h3>" + _table([key], items))
+            out.append(f"<h3>{esc(key)} ({len(value)})</h3>" + table([key], items))
         else:
             out.append(f"<p><b>{esc(key)}</b>: {esc(json.dumps(value, ensure_ascii=False))}</p>")
     return "".join(out)
@@ -370,7 +285,7 @@ def _damaged_input_section(stats: dict) -> str:
             [entry.get("file", ""), f"{s['start']}–{s['end']}" if s["start"] != "" else "", s["records"], s["why"]]
             for s in spans
         ]
-    return _table(["file", "bytes", "damaged records", "why"], rows) if rows else ""
+    return table(["file", "bytes", "damaged records", "why"], rows) if rows else ""
 
 
 def _parts(folder: Path, kind: str) -> Table:
@@ -385,7 +300,7 @@ def _reject_section(rejected: Table, stats: dict) -> tuple[str, int | None]:
     if not rejected.files:
         reasons = stats.get("rejected_by_reason")
         rows = [[r, n] for r, n in reasons.items()] if isinstance(reasons, dict) else []
-        return (_table(["reason", "captures"], rows) if rows else ""), None
+        return (table(["reason", "captures"], rows) if rows else ""), None
     reasons = profile(rejected)["reject_reasons"]
     lf = rejected.scan()
     names = lf.collect_schema().names()
@@ -399,8 +314,8 @@ def _reject_section(rejected: Table, stats: dict) -> tuple[str, int | None]:
         if "url" in names
         else {}
     )
-    plot = _barh(list(reasons), list(reasons.values()), "rejected captures by reason", colour="#b2182b")
-    return plot + _table(
+    plot = barh(list(reasons), list(reasons.values()), "rejected captures by reason", colour="#b2182b")
+    return plot + table(
         ["reason", "captures", "example URL"], [[r, n, examples.get(r) or ""] for r, n in reasons.items()]
     ), extracted
 
@@ -420,13 +335,13 @@ def _variety_section(lf: pl.LazyFrame, schema: pl.Schema, docs_profile: dict) ->
     variety = pl.col("variety").fill_null("unknown")
     varieties = docs_profile["varieties"]
     parts = [
-        _barh(
+        barh(
             [VARIETY_NAMES.get(v, v) for v in varieties],
             [d["rows"] for d in varieties.values()],
             "documents per variety",
             colour=[VARIETY_COLOURS.get(v, "#5e3c99") for v in varieties],
         ),
-        _table(
+        table(
             ["variety", "documents", "share"],
             [[VARIETY_NAMES.get(v, v), d["rows"], Share(d["share"])] for v, d in varieties.items()],
         ),
@@ -434,21 +349,21 @@ def _variety_section(lf: pl.LazyFrame, schema: pl.Schema, docs_profile: dict) ->
     if "crawl_date" in schema:
         by_year = lf.group_by(pl.col("crawl_date").dt.year().alias("year"), variety).agg(rows=pl.len())
         parts.append(
-            _stacked_shares(
+            stacked_shares(
                 by_year.drop_nulls("year").collect(engine="streaming"), "year", "variety shares by crawl year"
             )
         )
     if "tld" in schema:
         top = [r["tld"] for r in docs_profile.get("top_tlds", []) if r["tld"] is not None][:12]
         by_tld = lf.filter(pl.col("tld").is_in(top)).group_by("tld", variety).agg(rows=pl.len())
-        parts.append(_stacked_shares(by_tld.collect(engine="streaming"), "tld", "variety shares by TLD (top 12)"))
+        parts.append(stacked_shares(by_tld.collect(engine="streaming"), "tld", "variety shares by TLD (top 12)"))
     return "".join(parts)
 
 
 def _sample_section(lf: pl.LazyFrame, schema: pl.Schema, rows: int) -> str:
     cols = [c for c in schema.names() if c in ("id", "url", "variety", "title", "text")]
     samples = sample_rows(lf, cols, rows, 15)
-    return _table(
+    return table(
         ["variety", "title", "URL", "beginning of text"],
         [
             [s.get("variety") or "unknown", s.get("title") or "", s.get("url") or "", (s.get("text") or "")[:160]]
@@ -493,7 +408,7 @@ def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[
             (
                 "Damaged output files",
                 "<p>Left out of every figure below:</p>"
-                + _table(["file", "error"], [[str(p), why] for p, why in damaged]),
+                + table(["file", "error"], [[str(p), why] for p, why in damaged]),
             ),
         )
     if damaged_input := _damaged_input_section(stats):
@@ -510,7 +425,7 @@ def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[
     if docs_files:
         sections.append(("Quality signals", _signal_section(lf, schema, thresholds)))
         if words := docs_profile.get("n_words"):
-            sections.append(("Document length", _table(list(words), [list(words.values())])))
+            sections.append(("Document length", table(list(words), [list(words.values())])))
     if clusters_path.exists():
         sections.append(("Dedup clusters", _cluster_section(clusters_path)))
     sections.append(("Mixes", _mix_section(mixes)))

@@ -24,7 +24,7 @@ from lusomix.variety import FASTTEXT_LABEL, PT_BR, PT_PT
 from lusomix.variety.corpus import AO90_ANY, SPLIT_BY_GROUP, Corpus, assign_folds, build_pages, load_corpus, to_ao90
 from lusomix.variety.evaluation import HeldOut, balanced_weights, evidence_figures, heldout_figures, page_log_odds
 from lusomix.variety.evidence import CONFIDENT_TEXT, KINDS, EvidenceWeights
-from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel
+from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel, sigmoid
 from lusomix.variety.text import normalise_lines
 
 
@@ -235,7 +235,7 @@ def fit_logistic(
     weight = np.ones(len(y)) if weight is None else weight
     w = np.zeros(x.shape[1])
     for _ in range(100):
-        p = 1 / (1 + np.exp(-(offset + x @ w)))
+        p = sigmoid(offset + x @ w)
         grad = x.T @ (weight * (p - y)) + l2 * w
         hess = (x * (weight * p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
         step = np.linalg.solve(hess, grad)
@@ -261,7 +261,7 @@ def fit_document_pooling(pages, z, n_words, y_pages, base: Calibration) -> Calib
     for cap in (2.0, 3.0, 4.0, 6.0, 8.0):
         for gamma in np.linspace(0.0, 1.0, 21):
             cal = Calibration(**{**asdict(base), "gamma": round(float(gamma), 2), "segment_cap": cap})
-            p = np.clip(1 / (1 + np.exp(-page_log_odds(pages, z, n_words, cal))), 1e-9, 1 - 1e-9)
+            p = np.clip(sigmoid(page_log_odds(pages, z, n_words, cal)), 1e-9, 1 - 1e-9)
             loss = -np.mean(weight * (y_pages * np.log(p) + (1 - y_pages) * np.log(1 - p)))
             if best is None or loss < best[0] - 1e-12:
                 best = (loss, cal)

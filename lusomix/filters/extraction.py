@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import trafilatura
 from trafilatura.utils import load_html
@@ -59,20 +61,22 @@ def page_title(tree) -> str:
 _MAX_TAG = 35  # a language tag is short; anything longer is not one
 
 
-def declared_languages(tree) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """What the page says its language is: ((kind, tag), ...) and its alternates ((hreflang, href), ...).
+Declarations = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
 
-    Read before trafilatura, which prunes the tree. Only the first of each kind counts.
-    """
+
+def read_declarations(
+    lang: str | None, metas: Iterable[Any], links: Iterable[Any], attr: Callable[[Any, str], str | None]
+) -> Declarations:
+    """The declarations of a page from its <html lang>, <meta> and <link> elements, whatever the DOM
+    (``attr(element, name)`` reads an attribute): ((kind, tag), ...) and ((hreflang, href), ...). Only the
+    first of each kind counts; a value is tested before it is stripped."""
     found: dict[str, str] = {}
-    root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
-    lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or root.get("xml:lang")
     if lang:
         found["html_lang"] = lang.strip()[:_MAX_TAG]
-    for meta in tree.iterfind(".//meta"):
-        key = (meta.get("property") or meta.get("name") or "").strip().lower()
-        equiv = (meta.get("http-equiv") or "").strip().lower()
-        content = (meta.get("content") or "").strip()[:_MAX_TAG]
+    for meta in metas:
+        key = (attr(meta, "property") or attr(meta, "name") or "").strip().lower()
+        equiv = (attr(meta, "http-equiv") or "").strip().lower()
+        content = (attr(meta, "content") or "").strip()[:_MAX_TAG]
         if not content:
             continue
         if key == "og:locale" and "og_locale" not in found:
@@ -80,11 +84,21 @@ def declared_languages(tree) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[s
         elif equiv == "content-language" and "content_language" not in found:
             found["content_language"] = content
     alternates: list[tuple[str, str]] = []
-    for link in tree.iterfind(".//link"):
-        hreflang, href = link.get("hreflang"), link.get("href")
-        if hreflang and href and "alternate" in (link.get("rel") or "").lower() and len(alternates) < 50:
+    for link in links:
+        hreflang, href = attr(link, "hreflang"), attr(link, "href")
+        if hreflang and href and "alternate" in (attr(link, "rel") or "").lower() and len(alternates) < 50:
             alternates.append((hreflang.strip()[:_MAX_TAG], href.strip()))
     return tuple(found.items()), tuple(alternates)
+
+
+def declared_languages(tree) -> Declarations:
+    """What the page says its language is: ((kind, tag), ...) and its alternates ((hreflang, href), ...).
+
+    Read before trafilatura, which prunes the tree.
+    """
+    root = tree.getroottree().getroot() if hasattr(tree, "getroottree") else tree
+    lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang") or root.get("xml:lang")
+    return read_declarations(lang, tree.iterfind(".//meta"), tree.iterfind(".//link"), lambda el, name: el.get(name))
 
 
 def _trafilatura(tree, favour_precision: bool, include_tables: bool) -> str:

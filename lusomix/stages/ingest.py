@@ -4,8 +4,9 @@
 per capture: HTML pages carry their decoded HTML in ``text``; every other capture (revisit, 404, image,
 decompression bomb, …) is yielded already rejected with its reason, so ``rejected/`` accounts for every
 capture. Records that are not captures (warcinfo, request, metadata) are only counted. ``MainTextExtractor``
-turns HTML into main text with trafilatura, extracting each distinct payload once per task: archives capture
-unchanged pages again and again, and extraction is ~95% of the pass's cost.
+turns HTML into main text with the configured engine (trafilatura, or resiliparse), extracting each distinct
+payload once per task: archives capture unchanged pages again and again, and extraction is most of the pass's
+cost.
 
 A damaged span in a file (a bad gzip member, garbage, a cut, a record whose length runs into the next) costs
 only the records it touches: the reader resumes at the next whole record. A capture whose header was read
@@ -21,7 +22,7 @@ import io
 import json
 import time
 from collections import Counter, OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import get_datafolder
@@ -33,7 +34,7 @@ from lusomix.archive.records import DamagedSpan, Record, parse_date, read_archiv
 from lusomix.config_base import StageConfig
 from lusomix.filters import payload
 from lusomix.filters import url as urls
-from lusomix.filters.extraction import ExtractionTimeout, extract_main_text
+from lusomix.filters.extraction import Extracted, ExtractionTimeout, extract_main_text
 from lusomix.filters.text import count_words
 from lusomix.run_folder import temporary_name
 from lusomix.stages.annotator import Annotator
@@ -45,12 +46,17 @@ _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "H
 class IngestConfig(StageConfig):
     """Reading archives and extracting main text."""
 
+    engine: Literal["trafilatura", "resiliparse"] = Field(
+        "trafilatura",
+        description="main-text engine: trafilatura, or resiliparse (DCLM's; ~5x faster per page, F1 within 0.01 "
+        "on the gold set, keeps the navigation cell of 1990s table layouts; see README)",
+    )
     max_body_bytes: int = Field(5_000_000, gt=0, description="cap on a decoded HTTP body; larger → too_large")
-    max_html_chars: int = Field(2_000_000, gt=0, description="HTML beyond this is not given to trafilatura")
+    max_html_chars: int = Field(2_000_000, gt=0, description="HTML beyond this is not given to the engine")
     extraction_timeout_s: float = Field(10.0, ge=0, description="per-document bound on trafilatura (0 = none)")
     favour_precision: bool = Field(False, description="trafilatura favor_precision (AMÁLIA used True)")
     include_tables: bool = Field(
-        False, description="extract tables too (off: old layout-table pages come out as one '| … |' line)"
+        False, description="trafilatura: extract tables too (off: old layout-table pages come out as one '| … |' line)"
     )
     min_words: int = Field(20, ge=0, description="fewer extracted words → too_short")
     reuse_identical_payloads: bool = Field(True, description="extract each distinct payload once per task")
@@ -228,7 +234,8 @@ def _looks_like_html(body: bytes) -> bool:
 
 
 class MainTextExtractor(Annotator):
-    """HTML → title + main text (trafilatura), once per distinct payload in a task."""
+    """HTML → title + main text (``ingest.engine``), once per distinct payload in a task; ``extractor`` records
+    the engine that gave each document's text."""
 
     name = "📰 main text"
     type = "🔧 - INGEST"
@@ -242,6 +249,28 @@ class MainTextExtractor(Annotator):
     def begin_task(self) -> None:
         self._cache = OrderedDict()  # payloads repeat within an archive file, rarely across files
 
+    def extract(self, html: str) -> tuple[Extracted, str] | None:
+        """(main text, the engine that gave it), or None when there is no text."""
+        c = self.config
+        result: Extracted | None
+        if c.engine == "resiliparse":
+            from lusomix.filters.extraction_resiliparse import ExtractionTooDeep, extract_main_text_resiliparse
+
+            try:
+                result = extract_main_text_resiliparse(html, min_words=c.min_words, max_html_chars=c.max_html_chars)
+                return (result, "resiliparse") if result is not None else None
+            except ExtractionTooDeep:  # resiliparse cannot be bounded in time there; trafilatura can
+                self.stat_update("extract/too_deep")
+        result = extract_main_text(
+            html,
+            favour_precision=c.favour_precision,
+            include_tables=c.include_tables,
+            min_words=c.min_words,
+            max_html_chars=c.max_html_chars,
+            timeout_s=c.extraction_timeout_s,
+        )
+        return (result, "trafilatura") if result is not None else None
+
     def annotate(self, doc: Document) -> None:
         cache = self._cache
         digest = doc.metadata.pop("payload_digest", None)
@@ -251,18 +280,11 @@ class MainTextExtractor(Annotator):
             self.stat_update("extract/reused_payload")
         else:
             try:
-                result = extract_main_text(
-                    doc.text,
-                    favour_precision=self.config.favour_precision,
-                    include_tables=self.config.include_tables,
-                    min_words=self.config.min_words,
-                    max_html_chars=self.config.max_html_chars,
-                    timeout_s=self.config.extraction_timeout_s,
-                )
+                result = self.extract(doc.text)
             except ExtractionTimeout:
                 result = "extraction_failed"
                 self.stat_update("extract/timeout")
-            except Exception:  # trafilatura/lxml on malformed markup: count it, never stop the task
+            except Exception:  # the engine on malformed markup: count it, never stop the task
                 result = "extraction_failed"
             self.stat_update("extract/extracted")
             if self.config.reuse_identical_payloads and digest:
@@ -277,9 +299,10 @@ class MainTextExtractor(Annotator):
             doc.text = ""
             self.reject(doc, "no_text")
             return
-        doc.text = result.text
-        doc.metadata["title"] = result.title
-        doc.metadata["declared_lang"] = page_languages(result, doc.metadata)
-        doc.metadata["n_words"] = count_words(result.text)
+        extracted, doc.metadata["extractor"] = result
+        doc.text = extracted.text
+        doc.metadata["title"] = extracted.title
+        doc.metadata["declared_lang"] = page_languages(extracted, doc.metadata)
+        doc.metadata["n_words"] = count_words(extracted.text)
         if doc.metadata["n_words"] < self.config.min_words:
             self.reject(doc, "too_short")

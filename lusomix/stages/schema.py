@@ -26,6 +26,7 @@ DOCS_SCHEMA = pa.schema(
         pa.field("source_offset", pa.int64()),
         pa.field("charset", pa.string()),
         pa.field("title", pa.string()),
+        pa.field("extractor", pa.string()),  # the main-text engine: trafilatura | resiliparse
         pa.field("text", pa.string()),
         pa.field("n_words", pa.int32()),
         pa.field("lang", pa.string()),

@@ -34,6 +34,11 @@ def read_yaml_mapping(path: str | Path) -> dict:
     require_file(file, "config")
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as err:  # a syntax error: where it is, as an editor shows it
+        mark = err.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        what = ", ".join(part for part in (err.context, err.problem) if part)
+        raise UsageError(f"{path}{where}: YAML syntax error: {what}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise UsageError(f"{path}: not a readable YAML file: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, dict):

@@ -17,9 +17,12 @@ layer above reads and writes them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -77,6 +80,54 @@ class RunFolder:
 
     def logs(self, pass_name: str) -> Path:
         return self.root / "logs" / pass_name
+
+
+LOCK_FILE = ".lusomix.lock"
+
+
+@contextmanager
+def run_lock(root: Path) -> Iterator[None]:
+    """One run at a time in a run folder. The lock is an ``flock`` on ``root/.lusomix.lock``, which names the
+    holder (pid@host): the kernel releases it when its process ends, however it ends, so a lock left by a
+    killed run is never in the way (the next run takes it over). Local filesystems only (NFS may not honour
+    flock)."""
+    path = Path(root) / LOCK_FILE
+    handle = open(path, "a+")  # held open for the whole run: the flock lives as long as it
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown pid"
+            in_use = f"{root} is in use by another lusomix run ({holder})"
+            raise UsageError(f"{in_use}; wait for it, or use another --output") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        handle.flush()
+        remove_temporaries(Path(root))  # no other run writes here now: what a killed run left is garbage
+        yield
+    finally:
+        handle.close()  # releases the flock
+
+
+_TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
+
+
+def remove_temporaries(root: Path) -> int:
+    """Remove the temporary files and folders (``temporary_name``) under ``root``; how many. Only for a
+    holder of ``run_lock``: another run's temporaries are its files in progress."""
+    removed = 0
+    for folder, dirs, files in os.walk(root):
+        for name in [d for d in dirs if _TEMPORARY.fullmatch(d)]:
+            shutil.rmtree(Path(folder) / name, ignore_errors=True)
+            dirs.remove(name)
+            removed += 1
+        for name in files:
+            if _TEMPORARY.fullmatch(name):
+                (Path(folder) / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
 
 
 def part_name(rank: int) -> str:

@@ -24,7 +24,7 @@ from lusomix.pipeline.inputs import expand_inputs
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import load_pretrain_config
-from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, write_json_atomic
+from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, run_lock, write_json_atomic
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
@@ -200,6 +200,11 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
     as each pass ends, so its summary is shown even if a later pass fails."""
     chosen = [p for p in PASSES if p in (stages or default_passes(config))]
     out = prepare_output_dir(config.output)
+    with run_lock(out):
+        return _run_locked(config, chosen, out, on_pass)
+
+
+def _run_locked(config: RunConfig, chosen: list[str], out: Path, on_pass) -> dict:
     stats_path = RunFolder(out).stats
     stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     runners = {

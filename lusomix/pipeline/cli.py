@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from loguru import logger
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["LUSOMIX_LOG_LEVEL"] = "INFO" if args.verbose else "WARNING"  # read by task workers too
     logger.remove()
     logger.add(sys.stderr, level=os.environ["LUSOMIX_LOG_LEVEL"])
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a scheduler's stop: ended as Ctrl-C is
     try:
         return args.func(args)
     except UsageError as err:
@@ -165,9 +167,23 @@ def main(argv: list[str] | None = None) -> int:
     except PassFailed as err:  # a task crashed, training failed: whichever command ran the pass
         print(f"lusomix: failed: {err}", file=sys.stderr)
         return 1
+    except Terminated:
+        print("lusomix: terminated (SIGTERM); run the same command again to resume", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("lusomix: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the main thread is, so the run unwinds (worker pools closed, the run lock
+    released) instead of dying mid-write; what finished is kept and a rerun resumes."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 if __name__ == "__main__":

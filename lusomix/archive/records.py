@@ -92,18 +92,19 @@ def parse_date(value: str | None) -> datetime | None:
     value = value.strip()
     if len(value) > 14:  # ISO 8601, the WARC form: the C parser first (strptime costs ~20 µs a record)
         try:
-            parsed = datetime.fromisoformat(value)
+            return _utc(datetime.fromisoformat(value))
         except ValueError:
             pass
-        else:
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     for fmt in _DATE_FORMATS:
         try:
-            parsed = datetime.strptime(value, fmt)
+            return _utc(datetime.strptime(value, fmt))
         except ValueError:
             continue
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
+
+
+def _utc(parsed: datetime) -> datetime:
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def read_archive(fh: BinaryIO, size: int, *, gzip: bool, max_block_bytes: int) -> Iterator[Record | DamagedSpan]:
@@ -139,8 +140,6 @@ def read_archive(fh: BinaryIO, size: int, *, gzip: bool, max_block_bytes: int) -
 
 def _plain_record(fh: BinaryIO, pos: int, size: int, max_block_bytes: int) -> Generator[Record, None, int]:
     """The uncompressed record at ``pos``; returns where the next one starts."""
-    fh.seek(pos)
-    warc = fh.read(5) == b"WARC/"
     stream = _Plain(fh, pos)
     head = _head(stream, pos)
     block_start = stream.tell()
@@ -159,7 +158,7 @@ def _plain_record(fh: BinaryIO, pos: int, size: int, max_block_bytes: int) -> Ge
         # file, when the record separator does and no record starts inside (an ARC separator is one
         # newline: too common to trust)
         whole = following >= size or _record_at(fh, following)
-        if not whole and warc and trail.startswith(b"\r\n\r\n"):
+        if not whole and trail.startswith(b"\r\n\r\n") and _warc_at(fh, pos):
             whole = next_start(fh, block_start, after, gzip=False) is None
     else:
         whole = digest_ok
@@ -218,6 +217,11 @@ def _damaged(record: Record) -> Record:
     record.block, record.oversize = b"", False
     record.damage = "damaged_record"
     return record
+
+
+def _warc_at(fh: BinaryIO, pos: int) -> bool:
+    fh.seek(pos)
+    return fh.read(5) == b"WARC/"
 
 
 def _record_at(fh: BinaryIO, pos: int) -> bool:

@@ -13,6 +13,13 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 
 
+def reject(step: PipelineStep, doc: Document, reason: str) -> Document:
+    """Mark ``doc`` rejected (it goes to rejected/ with ``reason``) and count it as ``rejected/<reason>``."""
+    doc.metadata["reject"] = reason
+    step.stat_update(f"rejected/{reason}")
+    return doc
+
+
 class Annotator(PipelineStep):
     batch_size: int = 1
 
@@ -30,8 +37,7 @@ class Annotator(PipelineStep):
             self.annotate(doc)
 
     def reject(self, doc: Document, reason: str) -> None:
-        doc.metadata["reject"] = reason
-        self.stat_update(f"rejected/{reason}")
+        reject(self, doc, reason)
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         self.begin_task()

@@ -35,9 +35,10 @@ from lusomix.config_base import StageConfig
 from lusomix.filters import payload
 from lusomix.filters import url as urls
 from lusomix.filters.extraction import Extracted, ExtractionTimeout, extract_main_text
+from lusomix.filters.extraction_resiliparse import ExtractionTooDeep, extract_main_text_resiliparse
 from lusomix.filters.text import count_words
 from lusomix.run_folder import temporary_name
-from lusomix.stages.annotator import Annotator
+from lusomix.stages.annotator import Annotator, reject
 
 CAPTURE_TYPES = frozenset({"response", "revisit", "resource"})
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/0.9"], verify=True)
@@ -191,9 +192,7 @@ class ArchiveReader(PipelineStep):
         return doc
 
     def _reject(self, doc: Document, reason: str) -> Document:
-        doc.metadata["reject"] = reason
-        self.stat_update(f"rejected/{reason}")
-        return doc
+        return reject(self, doc, reason)
 
     def _write_report(self, rank: int, report: dict) -> None:
         folder = get_datafolder(self.reports_dir)
@@ -254,8 +253,6 @@ class MainTextExtractor(Annotator):
         c = self.config
         result: Extracted | None
         if c.engine == "resiliparse":
-            from lusomix.filters.extraction_resiliparse import ExtractionTooDeep, extract_main_text_resiliparse
-
             try:
                 result = extract_main_text_resiliparse(html, min_words=c.min_words, max_html_chars=c.max_html_chars)
                 return (result, "resiliparse") if result is not None else None

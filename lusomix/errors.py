@@ -1,7 +1,8 @@
 """User-facing errors, shared by every layer: the CLI prints each as one line, no traceback.
 
 ``UsageError``: the user's mistake, exit 2. ``PassFailed``: a pass could not finish for another reason
-(a task crashed, training failed), exit 1, the message names the log. ``PassSkipped``: a pass had nothing
+(a task crashed, training failed), exit 1, the message names the log; ``OutputFault`` is the one where the
+output filesystem failed (full, read-only, deleted). ``PassSkipped``: a pass had nothing
 to do on this data (a mix too small to train on); the run goes on and the summary says why.
 """
 
@@ -27,3 +28,8 @@ def require_file(path, what: str) -> None:
         raise UsageError(f"{what} is a folder, not a file: {path}")
     if not os.path.isfile(path):
         raise UsageError(f"{what} not found: {path}")
+
+
+class OutputFault(PassFailed):
+    """The machine, not the user or the data: the output filesystem is full, read-only, or the output
+    folder vanished during the run. One line naming the path, exit 1; what was finished is kept."""

@@ -17,6 +17,7 @@ layer above reads and writes them.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lusomix.errors import UsageError
+from lusomix.errors import OutputFault, UsageError
 
 PT_PT, PT_BR, UNKNOWN = "pt_PT", "pt_BR", "unknown"
 LABELS = (PT_PT, PT_BR)  # what a text is
@@ -195,10 +196,38 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UsageError(f"cannot create the output folder {folder}: {err.strerror or err}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"output folder {folder} is not writable")
+        raise OutputFault(f"cannot create the output folder {folder}: {err.strerror or err}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):  # access(2) also says EROFS for a read-only mount, even to root
+        raise OutputFault(f"cannot write to the output folder {folder}: read-only or not permitted")
     return folder
+
+
+def vanished(root: Path) -> OutputFault | None:
+    """An OutputFault when the run folder ``root`` was deleted while a run held it (its lock file went with
+    it); writers that create their folders would otherwise bring back a part of it and call it done."""
+    if (root / LOCK_FILE).is_file():
+        return None
+    return OutputFault(f"{root} was deleted during the run; run the same command again to start afresh")
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def output_fault(err: BaseException, root: Path) -> OutputFault | None:
+    """What ``err``, raised while a run wrote into ``root``, means to its user when the cause is the output
+    filesystem (full, read-only, the folder deleted); None when it is something else. A failed task's error
+    comes as the ``cause`` of its ``PassFailed``."""
+    cause = err if isinstance(err, OSError) else getattr(err, "cause", None)
+    if (gone := vanished(root)) is not None:
+        return gone
+    if not isinstance(cause, OSError):
+        return None
+    if cause.errno in _NO_SPACE:
+        return OutputFault(f"no space left on {root}; free some and run the same command again to resume")
+    if cause.errno in _NOT_WRITABLE:
+        return OutputFault(f"cannot write to {cause.filename or root}: {cause.strerror}")
+    return None
 
 
 @dataclass

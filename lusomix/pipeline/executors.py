@@ -19,6 +19,7 @@ import datatrove.executor.ray as _dt_ray
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
 from datatrove.io import get_datafolder
+from datatrove.utils.stats import PipelineStats
 from loguru import logger
 
 from lusomix.errors import PassFailed, UsageError
@@ -35,10 +36,18 @@ def _task_logger(logging_dir, rank, local_rank=0, node_rank=-1):
     LOGGING_DIR/logs/task_RRRRR.log."""
     logger.remove()
     logfile = logging_dir.open(f"logs/task_{rank:05d}.log", "w")
-    logger.add(logfile, level="DEBUG", colorize=False)
-    logger.add(sys.stderr, level=terminal_log_level(), colorize=False)
+    # catch=False: a log that cannot be written (a full disk) fails the task with that error, rather than
+    # loguru printing a wall of "Logging error" to the terminal
+    logger.add(logfile, level="DEBUG", colorize=False, catch=False)
+    logger.add(sys.stderr, level=terminal_log_level(), colorize=False, filter=_terminal_filter)
     logger.info(f"Launching pipeline for {rank=}")
     return logfile
+
+
+def _terminal_filter(record) -> bool:
+    """A failed task's traceback goes to its log file only (the run's last line names that file), unless
+    -v asked for everything."""
+    return record["exception"] is None or terminal_log_level() == "INFO"
 
 
 def _close_task_logger(logfile):
@@ -55,6 +64,26 @@ for _module in (_dt_base, _dt_ray):
     _module.close_task_logger = _close_task_logger
 
 
+class _RankWorker(_dt_ray.RankWorker):
+    """datatrove's Ray actor, running its ranks in the actor's own process. datatrove's runs each rank in a
+    child of the actor (a multiprocess pool), and a pool whose child dies (the OOM killer, a kill -9) waits
+    for it for ever: the run hangs. Here the actor dies with its work, Ray reports the actor's death, and the
+    executor resubmits the task (datatrove: at most 3 times)."""
+
+    def run_for_rank(self, executor_ref, ranks: list[int], node_ips: list[str], node_idx: int) -> PipelineStats:
+        os.environ["RAY_NODELIST"] = ",".join(node_ips)
+        os.environ["RAY_NODEID"] = str(node_idx)
+        node_rank = -1 if executor_ref.nodes_per_task == 1 else node_idx
+        first_id = 0 if executor_ref.log_first else 1  # as datatrove numbers them: who logs to the console
+        for rank_id, rank in enumerate(ranks, start=first_id):
+            executor_ref._run_for_rank(rank, rank_id, node_rank=node_rank)
+        return PipelineStats()
+
+
+# looked up by datatrove's task manager, in the driver, each time it starts an actor
+_dt_ray.RankWorker = _RankWorker  # type: ignore[misc]
+
+
 class _LocalExecutor(LocalPipelineExecutor):
     """datatrove's, defined here so that worker processes unpickling it import this module (and its
     quiet task logger)."""
@@ -65,7 +94,11 @@ class _RayExecutor(RayPipelineExecutor):
 
 
 class TaskFailed(PassFailed):
-    """Some tasks of a pass did not complete (their logs say why)."""
+    """Some tasks of a pass did not complete (their logs say why); ``cause``: the error a task raised."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        super().__init__(message)
+        self.cause = cause
 
 
 def default_workers() -> int:
@@ -170,9 +203,23 @@ def run_tasks(
     missing = executor.get_incomplete_ranks(range(tasks), skip_completed=True)
     if missing or error:
         folder = get_datafolder(logging_dir)
-        first = missing[0] if missing else 0
+        log = f"logs/task_{missing[0] if missing else 0:05d}.log"
+        if folder.exists(log) or kind != "ray":
+            see = f"{folder.path}/{log}"
+        else:  # datatrove's Ray tasks write their log at the end: a task whose worker died has none
+            see = f"Ray's worker logs in {_ray_logs()} (the task's worker died before writing {folder.path}/{log})"
         raise TaskFailed(
             f"{label}: {len(missing)} of {tasks} tasks did not complete"
             + (f" ({type(error).__name__}: {error})" if error else "")
-            + f"; see {folder.path}/logs/task_{first:05d}.log"
+            + f"; see {see}",
+            cause=error,
         )
+
+
+def _ray_logs() -> str:
+    try:  # no public API names the session's log folder
+        from ray._private import worker
+
+        return str(worker._global_node.get_logs_dir_path())  # type: ignore[attr-defined]
+    except Exception:
+        return "/tmp/ray/session_latest/logs"

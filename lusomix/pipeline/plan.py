@@ -24,7 +24,17 @@ from lusomix.pipeline.inputs import expand_inputs
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import load_pretrain_config
-from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, run_lock, write_json_atomic
+from lusomix.run_folder import (
+    Manifest,
+    RunFolder,
+    output_fault,
+    parts,
+    prepare_output_dir,
+    remove_temporaries,
+    run_lock,
+    vanished,
+    write_json_atomic,
+)
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
@@ -201,7 +211,14 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
     chosen = [p for p in PASSES if p in (stages or default_passes(config))]
     out = prepare_output_dir(config.output)
     with run_lock(out):
-        return _run_locked(config, chosen, out, on_pass)
+        try:
+            return _run_locked(config, chosen, out, on_pass)
+        except Exception as err:
+            remove_temporaries(out)  # a failed pass's half-written files (its workers are gone) are not output
+            fault = output_fault(err, out)
+            if fault is None:
+                raise
+            raise fault from None
 
 
 def _run_locked(config: RunConfig, chosen: list[str], out: Path, on_pass) -> dict:
@@ -221,7 +238,9 @@ def _run_locked(config: RunConfig, chosen: list[str], out: Path, on_pass) -> dic
             stats.update(results[name])
         else:
             stats[name] = results[name]
-        out.mkdir(parents=True, exist_ok=True)
+        if (gone := vanished(out)) is not None:  # deleted while the pass ran: what it wrote is not a pass done
+            raise gone
+        remove_temporaries(out)  # a retried task's killed first try left its half-written files
         write_json_atomic(stats_path, stats, indent=1)
         if on_pass is not None:
             on_pass(name, results[name])

@@ -1,0 +1,36 @@
+"""``python kill_at.py N PATH_PART lusomix-args...``: run the lusomix command line in this process and kill
+its whole process group (the run and its helper processes; start it in a new session) with SIGKILL
+(kill -9: no handler, no cleanup) right after the Nth file renamed into place whose path
+contains PATH_PART. Every lusomix writer publishes a finished file by renaming it, so this stops a pass at
+a precise point of its output: after some files of the pass exist and before the others do."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def main() -> int:
+    limit, part, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+    seen = 0
+
+    def counted(rename):
+        def wrapper(src, dst, *args, **kwargs):
+            nonlocal seen
+            rename(src, dst, *args, **kwargs)
+            if part in os.fspath(dst):
+                seen += 1
+                if seen >= limit:
+                    os.killpg(os.getpgid(0), signal.SIGKILL)
+
+        return wrapper
+
+    os.replace, os.rename = counted(os.replace), counted(os.rename)  # shutil.move and fsspec's mv use os.rename
+    from lusomix.pipeline.cli import main as lusomix
+
+    return lusomix(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,14 +18,35 @@ class StageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class KeyValueError(ValueError):
+    """A model validator's complaint about one of the model's keys (``key``, dotted, relative to the model):
+    reported at that key's path rather than at the model's, e.g. 'mixes[0].weights' instead of 'mixes[0]'."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(message)
+        self.key = key
+
+
+def key_path(loc) -> str:
+    """('mixes', 0, 'weights') -> 'mixes[0].weights', as the key is written in the YAML file."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path
+
+
 def one_line(err: ValidationError, source: str) -> str:
     """The first problem of a validation error, naming its key: 'demo.yaml: unknown key 'ingest.x''."""
     first = err.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    loc, message = tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+    error = first.get("ctx", {}).get("error")
+    if isinstance(error, KeyValueError):
+        loc += tuple(int(part) if part.isdigit() else part for part in error.key.split("."))
+    key = key_path(loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}'"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{source}: {key}: {first['msg']}{more}"
+    return f"{source}: {key}: {message}{more}"
 
 
 def read_yaml_mapping(path: str | Path) -> dict:

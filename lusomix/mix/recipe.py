@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 
 import polars as pl
-from pydantic import NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field_validator, model_validator
 
-from lusomix.config_base import StageConfig
+from lusomix.config_base import KeyValueError, StageConfig
 from lusomix.errors import UsageError
+from lusomix.filters.quality import RULE_SIGNALS
 from lusomix.run_folder import VARIETIES
 
 
@@ -27,12 +28,36 @@ class MixSelect(StageConfig):
     require_no_flags: bool = True  # quality_flags empty...
     allow_flags: list[str] = []  # ...except for these rules, which are tolerated
     dedup_keep_only: bool = True  # only the document dedup keeps of each cluster
-    langs: list[str] | None = None  # None = any
-    varieties: list[str] | None = None
-    domains_include: list[str] | None = None  # a domain matches itself and its subdomains
+    # an empty list would select nothing: leave the key out for "any"
+    langs: list[str] | None = Field(None, min_length=1)  # None = any (of the run's language.keep)
+    varieties: list[str] | None = Field(None, min_length=1)
+    domains_include: list[str] | None = Field(None, min_length=1)  # a domain matches itself and its subdomains
     domains_exclude: list[str] = []
     crawl_years: tuple[int, int] | None = None  # inclusive
     min_words: NonNegativeInt = 0
+
+    @field_validator("allow_flags")
+    @classmethod
+    def _known_rules(cls, rules: list[str]) -> list[str]:
+        unknown = [rule for rule in rules if rule not in RULE_SIGNALS]
+        if unknown:
+            raise ValueError(f"unknown quality rule {', '.join(map(repr, unknown))}; known: {', '.join(RULE_SIGNALS)}")
+        return rules
+
+    @field_validator("varieties")
+    @classmethod
+    def _known_varieties(cls, varieties: list[str] | None) -> list[str] | None:
+        unknown = [v for v in varieties or [] if v not in VARIETIES]
+        if unknown:
+            raise ValueError(f"unknown variety {', '.join(map(repr, unknown))}; known: {', '.join(VARIETIES)}")
+        return varieties
+
+    @field_validator("crawl_years")
+    @classmethod
+    def _years_in_order(cls, years: tuple[int, int] | None) -> tuple[int, int] | None:
+        if years is not None and years[0] > years[1]:
+            raise ValueError(f"crawl_years is [first, last], got {list(years)}: it would select nothing")
+        return years
 
 
 class MixRecipe(StageConfig):
@@ -68,6 +93,16 @@ class MixRecipe(StageConfig):
     def _one_shard_target(self) -> MixRecipe:
         if self.shard_target_bytes is not None and self.shard_target_tokens is not None:
             raise ValueError("set shard_target_bytes or shard_target_tokens, not both")
+        return self
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> MixRecipe:
+        # weight 0 drops a variety (absent = 1): with every selected variety at 0, the mix is always empty
+        selected = self.select.varieties or VARIETIES
+        if all(self.weights.get(v, 1.0) == 0 for v in selected):
+            raise KeyValueError(
+                "weights", f"every selected variety ({', '.join(selected)}) has weight 0: the mix would be empty"
+            )
         return self
 
 

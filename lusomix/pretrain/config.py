@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lusomix.config_base import StageConfig, read_yaml_mapping, validate
+from lusomix.config_base import KeyValueError, StageConfig, read_yaml_mapping, validate
+from lusomix.errors import UsageError
+from lusomix.run_folder import Manifest
 
 
 class ModelConfig(StageConfig):
@@ -27,12 +29,18 @@ class ModelConfig(StageConfig):
     @field_validator("rope_scaling")
     @classmethod
     def _known_rope_type(cls, value):
-        from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
-
-        if value is not None:
-            kind = value.get("rope_type", value.get("type"))
-            if kind not in {"default", *ROPE_INIT_FUNCTIONS}:
-                raise ValueError(f"rope_type must be one of default, {', '.join(ROPE_INIT_FUNCTIONS)}; got {kind}")
+        if value is None:
+            return value
+        factor = value.get("factor")
+        if factor is not None and not (isinstance(factor, int | float) and factor > 0):
+            raise KeyValueError("factor", f"the RoPE scaling factor is a number > 0, got {factor!r}")
+        try:
+            from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+        except ImportError:  # a plain install (no train extra): the pretrain pass says what is missing
+            return value
+        kind = value.get("rope_type", value.get("type"))
+        if kind not in {"default", *ROPE_INIT_FUNCTIONS}:
+            raise ValueError(f"rope_type must be one of default, {', '.join(ROPE_INIT_FUNCTIONS)}; got {kind}")
         return value
 
     @model_validator(mode="after")
@@ -64,6 +72,22 @@ class OptimConfig(StageConfig):
     eps: float = Field(1e-8, gt=0)
     grad_clip: float = Field(1.0, gt=0)
 
+    @field_validator("betas")
+    @classmethod
+    def _adam_betas(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= beta < 1 for beta in betas):  # AdamW refuses them, but only inside every worker
+            raise ValueError(f"Adam's betas are each in [0, 1), got {list(betas)}")
+        return betas
+
+    @model_validator(mode="after")
+    def _decay_after_warmup(self):
+        if self.decay_steps is not None and self.decay_steps <= self.warmup_steps:
+            raise KeyValueError(
+                "decay_steps",
+                f"the cosine decay ends at step {self.decay_steps}, before warmup_steps ({self.warmup_steps}) end",
+            )
+        return self
+
 
 class TrainConfig(StageConfig):
     max_steps: int = Field(1000, gt=0)
@@ -86,6 +110,16 @@ class DistributedConfig(StageConfig):
     num_cpus: int | None = Field(None, gt=0)  # CPUs of a local Ray; None: workers * cpus_per_worker
     max_failures: int = Field(0, ge=0)  # Ray restarts of the worker group; each resumes from our checkpoint
 
+    @model_validator(mode="after")
+    def _cpus_hold_the_workers(self):
+        # a local Ray with fewer CPUs than the workers ask for never schedules them: the run would wait for ever
+        if self.num_cpus is not None and self.num_cpus < self.workers * self.cpus_per_worker:
+            raise KeyValueError(
+                "num_cpus",
+                f"{self.num_cpus} CPUs cannot hold {self.workers} workers x {self.cpus_per_worker} cpus_per_worker",
+            )
+        return self
+
 
 class PretrainConfig(StageConfig):
     seed: int = 1234
@@ -100,3 +134,42 @@ class PretrainConfig(StageConfig):
 def load_pretrain_config(path: Path | str) -> PretrainConfig:
     """Read a YAML pretraining config; any mistake is a one-line UsageError naming the key."""
     return validate(PretrainConfig, read_yaml_mapping(path), str(path))
+
+
+def check_local_paths(config: PretrainConfig, source: str) -> None:
+    """The folders the config names exist (the pretraining driver reads both before training)."""
+    for key, path in (("model.checkpoint", config.model.checkpoint), ("tokenizer.path", config.tokenizer.path)):
+        if path is not None and not path.is_dir():
+            raise UsageError(f"{source}: {key}: {path} is not a local directory")
+
+
+def step_tokens(config: PretrainConfig, workers: int) -> int:
+    """Tokens one optimizer step trains on: every worker packs grad_accum_steps micro-batches of
+    micro_batch_size sequences of context_length tokens (pretrain.loop.train_worker)."""
+    tc = config.train
+    return workers * tc.grad_accum_steps * tc.micro_batch_size * config.data.context_length
+
+
+def check_batch_fits(config: PretrainConfig, source: str, mix_dir: Path) -> None:
+    """Refuse a global batch larger than the mix: one step would hold the same documents several times.
+
+    The training stream loops over the mix epoch after epoch, so a small mix is fine for many steps; what
+    makes no sense is a single step that needs more tokens than the whole mix has. The mix's size is its
+    manifest's tokens_est (1.4 tokens a word: the exact count needs the tokenizer, which a from-scratch run
+    trains on the mix itself). An empty mix is left to the pass, which skips it ("no training text").
+    """
+    manifest = Manifest.read(mix_dir)
+    rows = sum(int(shard.get("rows", 0)) for shard in manifest.shards)
+    tokens = sum(int(shard.get("tokens_est", 0)) for shard in manifest.shards)
+    if rows == 0 or tokens == 0:
+        return
+    workers = min(config.distributed.workers, rows)  # the pass uses fewer workers on a mix of few rows
+    needed = step_tokens(config, workers)
+    if needed > tokens:
+        tc = config.train
+        raise UsageError(
+            f"{source}: train.micro_batch_size: one step takes {workers} workers x {tc.grad_accum_steps} "
+            f"grad_accum_steps x {tc.micro_batch_size} sequences x {config.data.context_length} tokens = {needed} "
+            f"tokens, more than the whole mix {manifest.name!r} holds (~{tokens} tokens); lower "
+            "train.micro_batch_size, train.grad_accum_steps, distributed.workers or data.context_length"
+        )

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Literal, cast
 
 from datatrove.data import Document
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from lusomix.config_base import StageConfig
+from lusomix.config_base import KeyValueError, StageConfig
 from lusomix.filters.pii import DEFAULT_REPLACEMENTS, mask_pii
 from lusomix.filters.quality import (
     DEFAULT_PRESET,
@@ -26,6 +26,11 @@ from lusomix.filters.quality import (
 from lusomix.stages.annotator import Annotator
 
 PIIKind = Literal["email", "phone", "ip"]
+# signals that are shares of the text (0..1): a threshold above 1 is a mistake (null switches a rule off)
+SHARE_SIGNALS = frozenset(
+    [name for name, _ in RULE_SIGNALS.values() if name.endswith("_frac")]
+    + ["fw_line_punct_ratio", "fw_short_line_ratio", "fw_char_dup_ratio", "lx_stop_word_ratio"]
+)
 
 
 class PIIConfig(StageConfig):
@@ -55,7 +60,28 @@ class QualityConfig(StageConfig):
         unknown = sorted(set(overrides) - set(RULE_SIGNALS))
         if unknown:
             raise ValueError(f"unknown quality rule {', '.join(map(repr, unknown))}; known: {', '.join(RULE_SIGNALS)}")
+        for rule, value in overrides.items():
+            if value is None:
+                continue
+            if value < 0:  # no signal is negative: a "max" rule would flag every document, a "min" rule none
+                raise KeyValueError(rule, f"a threshold is >= 0 (null switches the rule off), got {value}")
+            if RULE_SIGNALS[rule][0] in SHARE_SIGNALS and value > 1:
+                raise KeyValueError(rule, f"{RULE_SIGNALS[rule][0]} is a share, 0..1 (null switches the rule off)")
         return overrides
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> QualityConfig:
+        # a signal's "min" rule above its "max" rule (gopher_short_doc > gopher_long_doc) flags every document
+        rules = self.thresholds()
+        for low in (r for r in rules if r.bound == "min"):
+            for high in (r for r in rules if r.bound == "max" and r.signal == low.signal):
+                if low.threshold > high.threshold:
+                    raise KeyValueError(
+                        "overrides",
+                        f"{low.name} ({low.threshold:g}) is above {high.name} ({high.threshold:g}): "
+                        "every document would fail one of them",
+                    )
+        return self
 
     def thresholds(self) -> tuple[Rule, ...]:
         """The effective rules: the preset's, with the overrides applied."""

@@ -9,7 +9,7 @@ through untouched. Each label is also counted (``variety/*`` in the stats).
 from __future__ import annotations
 
 from datatrove.data import Document
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator
 
 from lusomix.config_base import StageConfig
 from lusomix.stages.annotator import Annotator
@@ -26,12 +26,12 @@ class VarietyConfig(StageConfig):
 
     model_path: str | None = None  # None = the shipped lusomix/variety/models/variety.ftz
     unknown_band: tuple[float, float] = vm.DEFAULT_UNKNOWN_BAND
-    min_words: int = vm.DEFAULT_MIN_WORDS
-    evidence_weight: float = vm.DEFAULT_EVIDENCE_WEIGHT
+    min_words: int = Field(vm.DEFAULT_MIN_WORDS, ge=0)
+    evidence_weight: float = Field(vm.DEFAULT_EVIDENCE_WEIGHT, ge=0)
     # cost bound, not an accuracy setting: longer documents are scored on evenly spaced segments
-    word_budget: int = vm.DEFAULT_WORD_BUDGET
+    word_budget: int = Field(vm.DEFAULT_WORD_BUDGET, ge=1)
     # documents scored per model call (one fastText call per batch is ~30% cheaper than per document)
-    batch_size: int = 64
+    batch_size: int = Field(64, ge=1)
 
     @field_validator("unknown_band")
     @classmethod
@@ -40,15 +40,6 @@ class VarietyConfig(StageConfig):
         if not 0.0 <= lo <= 0.5 <= hi <= 1.0:
             raise ValueError(f"unknown_band must satisfy 0 <= lo <= 0.5 <= hi <= 1, got {band}")
         return band
-
-    @model_validator(mode="after")
-    def _non_negative(self) -> VarietyConfig:
-        for name in ("min_words", "evidence_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-        if self.word_budget < 1 or self.batch_size < 1:
-            raise ValueError("word_budget and batch_size must be >= 1")
-        return self
 
 
 class VarietyIdentifier(Annotator):

@@ -43,6 +43,7 @@ def _cmd_run(args) -> int:
         load_config(args.config),
         input=args.input,
         output=args.output,
+        index=args.index,
         kind=args.executor,
         workers=args.workers,
         ray_address=args.ray_address,
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="YAML run config (e.g. data_samples/demo.yaml)")
     run.add_argument("--input", nargs="+", metavar="PATH", help="archive files, folders or globs (override the config)")
     run.add_argument("--output", metavar="DIR", help="output folder (overrides the config)")
+    run.add_argument(
+        "--index",
+        nargs="+",
+        metavar="PATH",
+        help="CDXJ or CDX index files or globs (override the config's 'index'): read only the captures the "
+        "config's 'select' keeps, by byte range",
+    )
     run.add_argument("--executor", choices=["local", "ray"], help="where tasks run (default: the config's, local)")
     run.add_argument(
         "--ray-address",
@@ -135,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_modules() -> list:
     import importlib
 
-    names = ["lusomix.variety.cli", "lusomix.pipeline.cli_analysis", "lusomix.pretrain.cli"]
+    names = [
+        "lusomix.variety.cli",
+        "lusomix.pipeline.cli_analysis",
+        "lusomix.pretrain.cli",
+        "lusomix.pipeline.cli_index",
+    ]
     found = []
     for name in names:
         try:
@@ -164,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"lusomix: error: {err}", file=sys.stderr)
         return 2
-    except PassFailed as err:  # a task crashed, training failed: whichever command ran the pass
+    except PassFailed as err:  # a task crashed, training failed, the output filesystem failed
         print(f"lusomix: failed: {err}", file=sys.stderr)
         return 1
     except Terminated:

@@ -12,10 +12,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from lusomix.config_base import StageConfig, read_yaml_mapping, validate
+from lusomix.archive.index import Selection
+from lusomix.config_base import KeyValueError, StageConfig, read_yaml_mapping, validate
+from lusomix.errors import UsageError
 from lusomix.mix.recipe import MixRecipe
-from lusomix.run_folder import check_output_name
-from lusomix.stages.dedup import DedupConfig
+from lusomix.pipeline.inputs import expand_indexes
+from lusomix.pretrain.config import check_batch_fits, check_local_paths, load_pretrain_config
+from lusomix.run_folder import Manifest, RunFolder, check_output_name
+from lusomix.stages.dedup import DedupConfig, DedupInputError, previous_index
 from lusomix.stages.identify import LanguageConfig
 from lusomix.stages.ingest import IngestConfig
 from lusomix.stages.quality import QualityConfig
@@ -45,6 +49,12 @@ class PretrainPass(StageConfig):
 class RunConfig(StageConfig):
     input: list[str] = Field(default_factory=list, description="archive files, folders or globs")
     output: str = "out"
+    index: list[str] = Field(
+        default_factory=list,
+        description="CDXJ or CDX 11-column index files or globs: read only the captures 'select' keeps, by "
+        "byte range; empty: read every record of every input",
+    )
+    select: Selection = Field(default_factory=Selection, description="the captures of the index that are read")
     executor: ExecutorConfig = ExecutorConfig()
     ingest: IngestConfig = IngestConfig()
     language: LanguageConfig = LanguageConfig()
@@ -63,9 +73,21 @@ class RunConfig(StageConfig):
     def _mix_names(self) -> RunConfig:
         names = [recipe.name for recipe in self.mixes]
         if len(set(names)) != len(names):
-            raise ValueError(f"mix names must be unique, got {names}")
+            raise KeyValueError("mixes", f"mix names must be unique, got {names}")
         if self.pretrain and self.pretrain.mix not in names:
-            raise ValueError(f"pretrain.mix {self.pretrain.mix!r} is not one of the mixes {names}")
+            raise KeyValueError("pretrain.mix", f"{self.pretrain.mix!r} is not one of the mixes {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _mix_langs_kept(self) -> RunConfig:
+        # docs/ holds only the languages the extract keeps: selecting another one selects nothing
+        for i, recipe in enumerate(self.mixes):
+            never = [lang for lang in recipe.select.langs or [] if lang not in self.language.keep]
+            if never:
+                raise KeyValueError(
+                    f"mixes.{i}.select.langs",
+                    f"{', '.join(map(repr, never))} is not kept by language.keep {self.language.keep}",
+                )
         return self
 
 
@@ -87,14 +109,50 @@ def load_config(path: str | None) -> RunConfig:
         raw["input"] = [raw["input"]]
     if isinstance(raw.get("input"), list):
         raw["input"] = [_resolve(str(p), base) for p in raw["input"]]
+    if isinstance(raw.get("index"), str):
+        raw["index"] = [raw["index"]]
+    if isinstance(raw.get("index"), list):
+        raw["index"] = [_resolve(str(p), base) for p in raw["index"]]
     if isinstance(raw.get("output"), str):
         raw["output"] = _resolve(raw["output"], base)
-    pretrain = raw.get("pretrain")
-    if isinstance(pretrain, dict):
-        for key in ("config", "output"):
-            if isinstance(pretrain.get(key), str):
-                pretrain[key] = _resolve(pretrain[key], base)
+    for section, key in (
+        ("pretrain", "config"),
+        ("pretrain", "output"),
+        ("variety", "model_path"),
+        ("dedup", "previous_index"),
+    ):
+        if isinstance(raw.get(section), dict) and isinstance(raw[section].get(key), str):
+            raw[section][key] = _resolve(raw[section][key], base)
     return validate(RunConfig, raw, path)
+
+
+def check_before_passes(config: RunConfig, passes: list[str]) -> None:
+    """What the chosen passes will read, read before any of them runs rather than hours later: the variety
+    model (extract), the previous dedup index (dedup), the pretraining config with its folders (pretrain),
+    and, when the pretrain pass trains on a mix this run does not rebuild, that one step of it fits in
+    the mix (otherwise the pretrain pass checks that on the mix it finds)."""
+    model_path = config.variety.model_path
+    if "extract" in passes and config.index:
+        expand_indexes(config.index)  # a wrong index path: said now, not after the other checks
+    if "extract" in passes and not config.index and config.select != Selection():
+        raise UsageError("select: chooses captures of an index; give one ('index:' or --index)")
+    if "extract" in passes and model_path is not None and not os.path.isfile(model_path):
+        raise UsageError(f"variety.model_path: {model_path} not found")
+    if "dedup" in passes:
+        try:
+            previous_index(config.dedup)
+        except DedupInputError as err:  # its message starts with the key, "previous_index: ..."
+            raise UsageError(f"dedup.{err}") from None
+    if "pretrain" not in passes or config.pretrain is None:
+        return
+    source = config.pretrain.config
+    if not os.path.isfile(source):
+        raise UsageError(f"pretrain.config: {source} not found")
+    pretrain = load_pretrain_config(source)
+    check_local_paths(pretrain, source)
+    mix = RunFolder(Path(config.output)).mix(config.pretrain.mix)
+    if "mix" not in passes and Manifest.exists(mix):
+        check_batch_fits(pretrain, source, mix)
 
 
 def with_overrides(config: RunConfig, **changes) -> RunConfig:
@@ -104,7 +162,7 @@ def with_overrides(config: RunConfig, **changes) -> RunConfig:
     for key in ("kind", "workers", "ray_address"):
         if changes.get(key) is not None:
             executor[key] = changes[key]
-    for key in ("input", "output"):
+    for key in ("input", "output", "index"):
         if changes.get(key) is not None:
             data[key] = changes[key]
     return validate(RunConfig, data, "command line")

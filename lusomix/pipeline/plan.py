@@ -18,12 +18,12 @@ import polars as pl
 
 from lusomix.errors import PassSkipped, UsageError
 from lusomix.mix.build import build_mix
-from lusomix.pipeline.config import RunConfig
+from lusomix.pipeline.config import RunConfig, check_before_passes
 from lusomix.pipeline.executors import run_tasks
-from lusomix.pipeline.inputs import expand_inputs
+from lusomix.pipeline.inputs import expand_indexes, expand_inputs, indexed_inputs
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
-from lusomix.pretrain.config import load_pretrain_config
+from lusomix.pretrain.config import check_batch_fits, load_pretrain_config
 from lusomix.run_folder import (
     Manifest,
     RunFolder,
@@ -37,6 +37,7 @@ from lusomix.run_folder import (
 )
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
+from lusomix.stages.indexed_reader import SELECTIONS, IndexedReader, write_selection
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.variety import VarietyIdentifier
@@ -47,8 +48,15 @@ PASSES = ("extract", "dedup", "mix", "pretrain", "report")
 
 
 def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: str) -> list:
+    """The extract pass's steps; with an index, the reader reads each task's selection (``selections``)."""
+    reports = f"{logging_dir}/reports"
+    reader = (
+        IndexedReader(files, f"{logging_dir}/{SELECTIONS}", reports, config.ingest)
+        if config.index
+        else ArchiveReader(files, reports, config.ingest)
+    )
     return [
-        ArchiveReader(files, f"{logging_dir}/reports", config.ingest),
+        reader,
         MainTextExtractor(config.ingest),
         LanguageFilter(config.language),
         VarietyIdentifier(config.variety),
@@ -59,9 +67,12 @@ def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: st
     ]
 
 
-def _extract_identity(config: RunConfig, files: list[str]) -> dict:
+def _extract_identity(config: RunConfig, files: list[str], index_files: list[str] | None = None) -> dict:
     """What must match for a rerun to resume rather than mix two different extracts."""
-    return {
+    # with an index, what is read is the index and the selection (a run without one records neither, as
+    # before indexes existed, so its extracts resume as they did)
+    by_index = {"index": index_files, "select": config.select.model_dump()} if config.index else {}
+    return by_index | {
         "inputs": files,
         "ingest": config.ingest.model_dump(),
         "language": config.language.model_dump(),
@@ -84,13 +95,21 @@ def _executor_args(config: RunConfig) -> dict:
 def run_extract(config: RunConfig) -> dict:
     out = Path(config.output)
     logging_dir = RunFolder(out).logs("extract")
-    files = expand_inputs(config.input)
-    identity = json.loads(json.dumps(_extract_identity(config, files)))  # as it reads back (tuples → lists)
+    extra: dict = {"executor": config.executor.kind}
+    if config.index:
+        index_files = expand_indexes(config.index)
+        selected, extra["index"] = indexed_inputs(index_files, config.input, config.select)
+        files = [path for path, _ in selected]
+        identity = _extract_identity(config, files, index_files)
+    else:
+        files = expand_inputs(config.input)
+        identity = _extract_identity(config, files)
+    identity = json.loads(json.dumps(identity))  # as it reads back (tuples → lists)
     marker = logging_dir / "run.json"
     if marker.exists():
         previous = json.loads(marker.read_text())
         if previous != identity:
-            changed = [key for key in identity if previous.get(key) != identity[key]]
+            changed = [key for key in identity | previous if previous.get(key) != identity.get(key)]
             raise UsageError(
                 f"{out} holds an extract made with other {', '.join(changed)}; "
                 "use another --output (or delete that folder) to start afresh"
@@ -98,6 +117,9 @@ def run_extract(config: RunConfig) -> dict:
     else:
         logging_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(marker, identity, indent=1)
+    if config.index:  # each task's captures, for its reader (the same on every rerun: the identity matched)
+        for rank, (_path, entries) in enumerate(selected):
+            write_selection(str(logging_dir / SELECTIONS), rank, entries)
     started = time.time()
     run_tasks(
         "extract",
@@ -106,7 +128,7 @@ def run_extract(config: RunConfig) -> dict:
         str(logging_dir),
         **_executor_args(config),
     )
-    return build_summary(out, logging_dir, wall_s=time.time() - started, extra={"executor": config.executor.kind})
+    return build_summary(out, logging_dir, wall_s=time.time() - started, extra=extra)
 
 
 def _require_docs(out: Path) -> Path:
@@ -181,10 +203,12 @@ def run_pretrain_pass(config: RunConfig) -> dict:
     mix = run.mix(config.pretrain.mix)
     if not Manifest.exists(mix):
         raise UsageError(f"{mix} has no {Manifest.FILE}: run the mix pass first (--passes mix)")
+    pretrain_config = load_pretrain_config(config.pretrain.config)
+    check_batch_fits(pretrain_config, config.pretrain.config, mix)  # the mix as this run built it
     target = Path(config.pretrain.output) if config.pretrain.output else run.pretrain(config.pretrain.mix)
     try:
         summary = loop.run_pretrain(
-            load_pretrain_config(config.pretrain.config),
+            pretrain_config,
             mix,
             target,
             max_steps=config.pretrain.max_steps,
@@ -209,6 +233,7 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
     summaries (a later run of some passes keeps the others' entries). ``on_pass(name, result)`` is called
     as each pass ends, so its summary is shown even if a later pass fails."""
     chosen = [p for p in PASSES if p in (stages or default_passes(config))]
+    check_before_passes(config, chosen)  # what the passes will read, before any of them runs
     out = prepare_output_dir(config.output)
     with run_lock(out):
         try:

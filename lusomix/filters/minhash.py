@@ -31,9 +31,10 @@ import re
 import unicodedata
 
 import numpy as np
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
-from datasketch.minhash import _fmix
+
+# datasketch (and scipy.integrate, which it imports) is imported where it is used: choosing the LSH
+# parameters and drawing the permutations happen once, in the driver (MinHashSigner); the extract pass's
+# workers only hash, and are spared the import (~0.3 s CPU each).
 
 _WORD = re.compile(r"\w+")
 
@@ -47,6 +48,7 @@ _U64 = np.uint64
 # odd multiplier (golden ratio): the polynomial combination of word hashes stays order-sensitive
 _COMBINE = _U64(0x9E3779B97F4A7C15)
 _SHIFT_32 = _U64(32)
+_U32 = np.uint32
 
 # Memoised word hashes; cleared when full so a worker's memory stays bounded (~40 MB).
 _WORD_HASHES: dict[str, int] = {}
@@ -60,6 +62,8 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if num_perm < 2:
         raise ValueError(f"num_perm must be at least 2, got {num_perm}")
+    from datasketch.lsh import _optimal_param
+
     bands, rows = _optimal_param(threshold, num_perm, FALSE_POSITIVE_WEIGHT, FALSE_NEGATIVE_WEIGHT)
     return int(bands), int(rows)
 
@@ -81,6 +85,15 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     h *= _U64(0xC4CEB9FE1A85EC53)
     h ^= h >> _U64(33)
     return h
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer: datasketch.minhash._fmix(h, 32), affine32's pre-mix."""
+    h = h ^ (h >> _U32(16))
+    h = h * _U32(0x85EBCA6B)
+    h = h ^ (h >> _U32(13))
+    h = h * _U32(0xC2B2AE35)
+    return h ^ (h >> _U32(16))
 
 
 def _word_hash(word: str) -> int:
@@ -144,6 +157,8 @@ class MinHasher:
             raise ValueError(f"{bands} bands x {rows} rows does not fit {num_perm} permutations")
         if ngram < 1:
             raise ValueError(f"ngram must be positive, got {ngram}")
+        from datasketch import MinHash
+
         self.num_perm, self.bands_count, self.rows, self.seed, self.ngram = num_perm, bands, rows, seed, ngram
         reference = MinHash(num_perm=num_perm, seed=seed)
         if reference.scheme != "affine32":
@@ -156,7 +171,7 @@ class MinHasher:
 
     def signature(self, text: str) -> np.ndarray:
         """The first ``bands*rows`` MinHash values (uint32), equal to datasketch's."""
-        hv = _fmix(shingle_hashes(text, self.ngram), 32)
+        hv = _fmix32(shingle_hashes(text, self.ngram))
         return (hv[:, None] * self._a + self._b).min(axis=0)
 
     def bands_of(self, signature: np.ndarray) -> list[int]:

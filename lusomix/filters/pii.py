@@ -61,6 +61,12 @@ _AMOUNT_AFTER = re.compile(
     re.IGNORECASE,
 )
 _AMOUNT_BEFORE = re.compile(r"(?:€|\$|R\$|EUR|US\$)\s*$")
+# Cheap tests that most pages fail, so the phone and IPv4 patterns (tried at every position) run only where
+# they could mask something. Every phone number masked above has 8+ digits, consecutive digits separated
+# by at most two of ( ) + - . space (") 9" in "(+351) 912 ...", " (" in "+55 (11) ..."); every dotted quad
+# has a digit, a dot, 1-3 digits, a dot, 1-3 digits, a dot and a digit.
+_PHONE_DIGITS = re.compile(r"\d(?:[ \u00a0.()+-]{0,2}\d){7}")
+_DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 
 _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)"
@@ -127,8 +133,9 @@ def mask_pii(
     if "ip" in kinds:
         if ":" in text:
             text = _IPV6.sub(lambda m: mask("ip", m, _is_ip(m.group(), _before(m), public_ips_only)), text)
-        text = _IPV4.sub(lambda m: mask("ip", m, _is_ip(m.group(), _before(m), public_ips_only)), text)
-    if "phone" in kinds:
+        if _DOTTED_QUAD.search(text):
+            text = _IPV4.sub(lambda m: mask("ip", m, _is_ip(m.group(), _before(m), public_ips_only)), text)
+    if "phone" in kinds and _PHONE_DIGITS.search(text):
         text = _PHONE.sub(lambda m: mask("phone", m, _is_phone(m)), text)
         text = _BR_BARE.sub(lambda m: mask("phone", m, bool(_PHONE_WORD.search(_before(m, 30)))), text)
     return text, counts

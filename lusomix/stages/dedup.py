@@ -126,14 +126,15 @@ class MinHashSigner(PipelineStep):
     def __init__(self, config: DedupConfig):
         super().__init__()
         self.config = config
-        self._hasher: MinHasher | None = None
+        # Built here, in the driver, and pickled to the workers with the step (two arrays of bands*rows
+        # uint32): the LSH parameters come from an integration (~0.1 s) and datasketch imports scipy.integrate
+        # (~0.3 s), which every worker process would pay again.
+        self._hasher = config.minhasher()
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         for doc in data:
             if "reject" not in doc.metadata:
                 with self.track_time():
-                    if self._hasher is None:  # built in the worker: permutations are not pickled
-                        self._hasher = self.config.minhasher()
                     doc.metadata["minhash_bands"] = self._hasher.bands(doc.text)
                     doc.metadata["text_hash"] = text_hash(doc.text)
                     self.stat_update("signed")
@@ -152,7 +153,7 @@ def _params(config: DedupConfig) -> dict:
     return {"num_perm": config.num_perm, "bands": bands, "rows": rows, "seed": config.seed, "ngram": config.ngram}
 
 
-def _previous_index(config: DedupConfig) -> Path | None:
+def previous_index(config: DedupConfig) -> Path | None:
     if config.previous_index is None:
         return None
     folder = Path(config.previous_index)
@@ -179,7 +180,7 @@ class Corpus:
         self.files = docs_files(docs_dir)
         counts = [pq.read_metadata(f).num_rows for f in self.files]
         self.n_docs = sum(counts)
-        self.previous = _previous_index(config)
+        self.previous = previous_index(config)
         self.n_previous = pq.read_metadata(self.previous).num_rows if self.previous else 0
         sources = [*self.files, *([self.previous] if self.previous else [])]
         # names, not paths: tasks on other machines may mount the output elsewhere

@@ -44,6 +44,8 @@ def dechunk(body: bytes) -> bytes:
         try:
             size = int(size_field, 16)
         except ValueError:
+            size = -1
+        if size < 0:  # not a chunk size (a negative one, "-6", would send the parse backwards for ever)
             return bytes(out) if out else body
         if size == 0:
             return bytes(out)
@@ -120,7 +122,7 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
     if declared and declared != "utf-8":
         try:
             return body.decode(declared), declared
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeError, LookupError):  # UnicodeError: codecs such as 'undefined' and 'punycode' raise it
             pass
     if is_ascii:
         return body.decode("ascii"), declared or "ascii"

@@ -206,10 +206,17 @@ def _merge_specials(tokens: list[str]) -> list[str]:
     return out
 
 
+# spaCy's affix loop takes time quadratic in a chunk's length (16,000 "!" or emoji take ~13 s here, longer
+# in spaCy): a chunk longer than this, which no word is (a line of symbols, script or data leaked into the
+# text), is one token.
+_MAX_CHUNK = 256
+
+
 def words(text: str, chunks: list[str] | None = None) -> list[str]:
     """The tokens of datatrove's Portuguese word tokenizer: words, numbers and punctuation marks.
 
-    ``chunks``: ``text.split()``, when the caller has it already.
+    ``chunks``: ``text.split()``, when the caller has it already. A chunk of more than ``_MAX_CHUNK``
+    characters that is not a plain word stays whole.
     """
     tokens: list[str] = []
     for chunk in text.split() if chunks is None else chunks:
@@ -224,6 +231,9 @@ def words(text: str, chunks: list[str] | None = None) -> list[str]:
                 continue
         elif chunk[0] in _ALWAYS_PREFIX and chunk[1:].isalpha():
             tokens += (chunk[0], chunk[1:])
+            continue
+        if len(chunk) > _MAX_CHUNK:
+            tokens.append(chunk)
             continue
         tokens += _split_chunk(chunk)
     return tokens

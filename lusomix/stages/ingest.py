@@ -159,7 +159,11 @@ class ArchiveReader(PipelineStep):
         stream = io.BytesIO(record.block)
         try:
             http = _HTTP.parse(stream)
-            status = int(http.get_statuscode())
+            code = http.get_statuscode()
+            # three digits (RFC 9110); int() alone takes "99999999999", "-200", "2_00" from damaged bytes
+            if not (len(code) == 3 and code.isascii() and code.isdigit()):
+                raise ValueError(f"not an HTTP status code: {code!r}")
+            status = int(code)
         except (StatusAndHeadersParserException, ValueError, TypeError, EOFError, UnicodeError):
             self._broken_headers.append(offset)
             return self._reject(doc, "bad_http_headers")

@@ -29,9 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import polars as pl
@@ -41,6 +39,10 @@ from warcio.warcwriter import WARCWriter
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data_samples" / "archives"
 LUSOMIX = [sys.executable, "-m", "lusomix.pipeline.cli"]
+
+sys.path.insert(0, str(REPO / "data_samples"))
+from range_server import range_server  # noqa: E402  (data_samples/range_server.py)
+
 # (MIME type, URL suffix, payload bytes, on every n-th page) added after the HTML captures: a page's images,
 # script and style sheet, and now and then a PDF; HTML comes to ~10% of the bytes and ~1/6 of the captures
 ASSETS = [
@@ -105,45 +107,6 @@ def timed(argv: list[str]) -> float:
     return time.perf_counter() - started
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # the index-driven reader requests 32 ranges at once (the default backlog is 5)
-
-
-class _Served(SimpleHTTPRequestHandler):
-    """A folder over HTTP with Range support, counting the archive bytes it sends (the index aside)."""
-
-    sent = 0
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        size = path.stat().st_size
-        start, end, spec = 0, size - 1, self.headers.get("Range")
-        if spec:
-            first, _, last = spec.removeprefix("bytes=").partition("-")
-            start, end = int(first), min(int(last) if last else size - 1, size - 1)
-        with open(path, "rb") as f:
-            f.seek(start)
-            body = f.read(end + 1 - start)
-        self.send_response(206 if spec else 200)
-        if spec:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the client had read enough
-            return
-        if path.suffix != ".cdxj":
-            type(self).sent += len(body)
-
-
 def reading_alone(paths: list[Path], index: Path) -> tuple[float, float]:
     """Seconds to read the records alone, in this process: every record of every file, and the selected
     records by range (no extraction, no process start-up)."""
@@ -184,28 +147,28 @@ def main() -> None:
         config.write_text(json.dumps({"ingest": {"engine": args.engine}, "executor": {"workers": args.workers}}))
         index = archives / "index.cdxj"
         index_s = timed([*LUSOMIX, "index", *map(str, paths), "--output", str(index)])
-        server = _Server(("127.0.0.1", 0), lambda *a: _Served(*a, directory=str(archives)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        run = [*LUSOMIX, "run", str(config), "--passes", "extract"]
-        runs = {
-            "local, full scan": ["--input", *map(str, paths)],
-            "local, index-driven": ["--index", str(index)],
-            "HTTP, full scan": ["--input", *(f"{url}/{p.name}" for p in paths)],
-            "HTTP, index-driven": ["--index", f"{url}/index.cdxj"],
-        }
-        rows = []
-        for n, (name, flags) in enumerate(runs.items()):
-            times = []
-            for attempt in range(args.repeat):  # a shared machine: the fastest of a few is the least disturbed
-                _Served.sent = 0
-                times.append(timed([*run, *flags, "--output", str(folder / f"out-{n}-{attempt}")]))
-            seconds = min(times)
-            out = folder / f"out-{n}-0"
-            stats = json.loads((out / "stats.json").read_text())
-            docs = pl.read_parquet(out / "docs" / "*.parquet").select("id", "text").sort("id")
-            rows.append((name, stats, seconds, _Served.sent, docs))
-        server.shutdown()
+        with range_server(archives) as (url, served):
+            run = [*LUSOMIX, "run", str(config), "--passes", "extract"]
+            runs = {
+                "local, full scan": ["--input", *map(str, paths)],
+                "local, index-driven": ["--index", str(index)],
+                "HTTP, full scan": ["--input", *(f"{url}/{p.name}" for p in paths)],
+                "HTTP, index-driven": ["--index", f"{url}/index.cdxj"],
+            }
+            rows = []
+            for n, (name, flags) in enumerate(runs.items()):
+                times = []
+                for attempt in range(args.repeat):  # a shared machine: the fastest of a few is the least disturbed
+                    served.clear()
+                    times.append(timed([*run, *flags, "--output", str(folder / f"out-{n}-{attempt}")]))
+                seconds = min(times)
+                out = folder / f"out-{n}-0"
+                stats = json.loads((out / "stats.json").read_text())
+                docs = pl.read_parquet(out / "docs" / "*.parquet").select("id", "text").sort("id")
+                sent = sum(
+                    size for file, _, size in served if not file.endswith(".cdxj")
+                )  # archive bytes, not the index
+                rows.append((name, stats, seconds, sent, docs))
         full_read_s, ranges_read_s = reading_alone(paths, index)
         assert all(row[-1].equals(rows[0][-1]) for row in rows), "the runs kept different documents"
         print(f"archives: {len(paths)} files, {total / 1e6:.1f} MB, HTML {html / total:.1%} of the bytes")

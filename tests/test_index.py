@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import sys
 from datetime import UTC, datetime
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import polars as pl
 import pytest
 import yaml
-from conftest import ARCHIVES, read_table, run_cli
+from conftest import ARCHIVES, SAMPLES, read_table, run_cli
 from warcio.archiveiterator import ArchiveIterator
 
 from lusomix.archive.index import IndexLineError, Selection, parse_line, parse_lines, select
 from lusomix.stages.ingest import document_id
+
+sys.path.insert(0, str(SAMPLES))
+from range_server import range_server  # noqa: E402  (data_samples/range_server.py)
 
 # an ARC (gzip per record), an uncompressed WARC and a gzipped WARC
 FILES = ["arquivo-1999.arc.gz", "crawl-2009-2012.warc", "crawl-2013-2016.warc.gz"]
@@ -149,56 +151,14 @@ def test_index_run_equals_filtered_full_run(full_run, index_run, expected):
     assert stats["index"]["selected"] == stats["captures"]
 
 
-class _RangeHandler(SimpleHTTPRequestHandler):
-    """Serves a folder with HTTP Range support (one range per request), recording what it served."""
-
-    served: list[tuple[str, int, int]] = []  # (path, first byte, bytes sent) per request
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        path = Path(self.translate_path(self.path))
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data = path.read_bytes()
-        spec = self.headers.get("Range")
-        start, end = 0, len(data) - 1
-        if spec:
-            first, _, last = spec.removeprefix("bytes=").partition("-")
-            start, end = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
-        body = data[start : end + 1]
-        self.send_response(206 if spec else 200)
-        if spec:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        self.wfile.write(body)
-        type(self).served.append((path.name, start, len(body)))
-
-
 def test_remote_run_reads_only_the_selected_ranges(served, index_run, tmp_path):
-    handler = type("Handler", (_RangeHandler,), {"served": []})
-    server = ThreadingHTTPServer(
-        ("127.0.0.1", 0), lambda *a: handler(*a, directory=str(served)), bind_and_activate=False
-    )
-    server.request_queue_size = 128  # the reader requests 32 ranges at once (the default backlog is 5)
-    server.server_bind()
-    server.server_activate()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/index.cdxj"
+    with range_server(served) as (base, log):
         config = _config(tmp_path, select=SELECT, executor={"workers": 1})
+        url = f"{base}/index.cdxj"
         assert run_cli("run", config, "--index", url, "--output", str(tmp_path / "out"), "--passes", "extract") == 0
-    finally:
-        server.shutdown()
-        server.server_close()
     entries = parse_lines((served / "index.cdxj").read_text().splitlines(), "index")
     chosen = {(e.filename, e.offset, e.length) for e in select(entries, Selection(**SELECT))}
-    archive_reads = [(name, start, sent) for name, start, sent in handler.served if name != "index.cdxj"]
+    archive_reads = [(name, start, sent) for name, start, sent in log if name != "index.cdxj"]
     assert sorted(archive_reads) == sorted(chosen)  # one range request per selected record, nothing more
     assert sum(sent for _, _, sent in archive_reads) < sum((ARCHIVES / n).stat().st_size for n in FILES) / 2
     assert _docs(tmp_path / "out").select("id", "text").equals(_docs(index_run).select("id", "text"))

@@ -20,13 +20,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
-
-if TYPE_CHECKING:  # polars is imported by flags_expr (later passes), not by the extract pass's workers
-    import polars as pl
 
 from lusomix.filters.portuguese_words import words
 from lusomix.filters.text import count_words
@@ -386,8 +384,6 @@ def flags_for(signals: Mapping[str, float | int | bool | None], rules: Iterable[
 
 def flags_expr(rules: Iterable[Rule]) -> pl.Expr:
     """``quality_flags`` recomputed from the signal columns of a docs/ table (same result as flags_for)."""
-    import polars as pl
-
     parts = []
     for rule in rules:
         value = pl.col(rule.signal).cast(pl.Float64)

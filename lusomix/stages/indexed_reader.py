@@ -22,9 +22,8 @@ from datatrove.io import get_datafolder
 
 from lusomix.archive.index import IndexEntry, digest_key
 from lusomix.archive.ranges import ByteRanges, StaleEntry, record_at
-from lusomix.archive.records import Record, parse_date
-from lusomix.filters import url as urls
-from lusomix.stages.ingest import CAPTURE_TYPES, ArchiveReader, IngestConfig, document_id
+from lusomix.archive.records import Record
+from lusomix.stages.ingest import CAPTURE_TYPES, ArchiveReader, IngestConfig, capture_document
 
 STALE = "stale_index_entry"
 _BATCH = 32  # ranges requested together (concurrently, when remote)
@@ -67,8 +66,6 @@ class IndexedReader(ArchiveReader):
         }
         self._broken_headers: list[int] = []
         started = time.time()
-        # the HTTP headers and body of a capture, with room for headers beyond the body cap
-        max_block = self.config.max_body_bytes + (1 << 16)
         ranges = None
         try:
             ranges = ByteRanges(path)
@@ -77,7 +74,7 @@ class IndexedReader(ArchiveReader):
                 with self.track_time():
                     datas = ranges.read_many([(entry.offset, entry.length) for entry in batch])
                 for entry, data in zip(batch, datas, strict=True):
-                    yield self._entry_document(entry, data, report, source_name, path, max_block)
+                    yield self._entry_document(entry, data, report, source_name, path)
         except OSError as err:
             report["damage"] = f"cannot open: {err}"
         finally:
@@ -92,22 +89,12 @@ class IndexedReader(ArchiveReader):
                 f"{len(stale)} stale index entr{'y' if len(stale) == 1 else 'ies'}, first at bytes "
                 f"{first['start']}-{first['end']}: {first['why']}"
             )
-        if self._broken_headers:
-            first_at = self._broken_headers[0]
-            broken = f"{len(self._broken_headers)} record(s) with broken HTTP headers (first at byte {first_at})"
-            report["damage"] = f"{report['damage']}; {broken}" if report["damage"] else broken
-        if report["damage"]:
-            self.stat_update("damaged_files")
-        self.stat_update("input_bytes", value=report["bytes"])
-        report["seconds"] = round(time.time() - started, 3)
-        self._write_report(rank, report)
+        self._end_report(rank, report, started)
 
-    def _entry_document(
-        self, entry: IndexEntry, data: bytes, report: dict, source_name: str, path: str, max_block: int
-    ) -> Document:
+    def _entry_document(self, entry: IndexEntry, data: bytes, report: dict, source_name: str, path: str) -> Document:
         report["captures"] += 1
         with self.track_time():
-            record, doc = self._read_entry(entry, data, source_name, path, max_block)
+            record, doc = self._read_entry(entry, data, source_name, path)
         if record is None:  # stale: a span names the capture in the summary, the rejection carries it
             why = doc.metadata.pop("stale_why")
             report["damaged_spans"].append(
@@ -120,14 +107,14 @@ class IndexedReader(ArchiveReader):
         return doc
 
     def _read_entry(
-        self, entry: IndexEntry, data: bytes, source_name: str, path: str, max_block: int
+        self, entry: IndexEntry, data: bytes, source_name: str, path: str
     ) -> tuple[Record | None, Document]:
         """(the record, its document), or (None, a ``stale_index_entry`` rejection naming the capture)."""
         gzip = source_name.endswith(".gz") or data[:2] == b"\x1f\x8b"
         try:
             if data and len(data) < entry.length:
                 raise StaleEntry(f"the file ends {entry.length - len(data)} bytes before the entry's range does")
-            record = record_at(data, entry.offset, gzip=gzip, max_block_bytes=max_block)
+            record = record_at(data, entry.offset, gzip=gzip, max_block_bytes=self.max_block)
             _check_same_capture(record, entry)
         except StaleEntry as err:
             return None, self._stale(entry, source_name, path, f"stale index entry for {entry.url}: {err}")
@@ -137,17 +124,8 @@ class IndexedReader(ArchiveReader):
         return record, self._capture(record, source_name, path)
 
     def _stale(self, entry: IndexEntry, source_name: str, path: str, why: str) -> Document:
-        meta = {
-            "url": entry.url,
-            "domain": urls.host(entry.url),
-            "tld": urls.tld(entry.url),
-            "crawl_date": parse_date(entry.timestamp),
-            "source_file": path,
-            "source_offset": entry.offset,
-            "record_type": None,
-            "stale_why": why,
-        }
-        doc = Document(text="", id=document_id(source_name, entry.offset), metadata=meta)
+        doc = capture_document(entry.url, entry.timestamp, source_name, path, entry.offset, None)
+        doc.metadata["stale_why"] = why
         return self._reject(doc, STALE)
 
 

@@ -69,6 +69,20 @@ def document_id(source_name: str, offset: int) -> str:
     return hashlib.blake2b(f"{source_name}:{offset}".encode(), digest_size=8).hexdigest()
 
 
+def capture_document(url: str, date: str | None, source_name: str, path: str, offset: int, rec_type) -> Document:
+    """A capture's document before its payload is read: where it comes from, and its id."""
+    meta = {
+        "url": url,
+        "domain": urls.host(url),
+        "tld": urls.tld(url),
+        "crawl_date": parse_date(date),
+        "source_file": path,
+        "source_offset": offset,
+        "record_type": rec_type,
+    }
+    return Document(text="", id=document_id(source_name, offset), metadata=meta)
+
+
 class ArchiveReader(PipelineStep):
     """Task ``rank`` reads ``paths[rank]`` and yields one document per capture."""
 
@@ -99,9 +113,7 @@ class ArchiveReader(PipelineStep):
             report["bytes"] = folder.size(source_name)
             with folder.open(source_name, "rb") as stream:
                 gzip = stream.read(2) == b"\x1f\x8b" or source_name.endswith(".gz")
-                # the HTTP headers and body of a capture, with room for headers beyond the body cap
-                max_block = self.config.max_body_bytes + (1 << 16)
-                for item in read_archive(stream, report["bytes"], gzip=gzip, max_block_bytes=max_block):
+                for item in read_archive(stream, report["bytes"], gzip=gzip, max_block_bytes=self.max_block):
                     if isinstance(item, DamagedSpan):
                         report["damaged_spans"].append(dataclasses.asdict(item))
                         self.stat_update("damaged_spans")
@@ -124,6 +136,10 @@ class ArchiveReader(PipelineStep):
             )
         if report["damage"] is None and sum(report["records_by_type"].values()) == 0:
             report["damage"] = "empty: no WARC/ARC record"
+        self._end_report(rank, report, started)
+
+    def _end_report(self, rank: int, report: dict[str, Any], started: float) -> None:
+        """Name records with broken HTTP headers in the file's damage, count, and write the source report."""
         if self._broken_headers:  # the file reads on, but a record in it is damaged: name the file too
             first = self._broken_headers[0]
             broken = f"{len(self._broken_headers)} record(s) with broken HTTP headers (first at byte {first})"
@@ -134,19 +150,17 @@ class ArchiveReader(PipelineStep):
         report["seconds"] = round(time.time() - started, 3)
         self._write_report(rank, report)
 
+    @property
+    def max_block(self) -> int:
+        """The bytes of a record's block read: the HTTP headers and body of a capture, with room for headers
+        beyond the body cap."""
+        return self.config.max_body_bytes + (1 << 16)
+
     def _capture(self, record: Record, source_name: str, path: str) -> Document:
         headers, offset = record.headers, record.offset
         url = headers.get_header("WARC-Target-URI") or ""
-        meta = {
-            "url": url,
-            "domain": urls.host(url),
-            "tld": urls.tld(url),
-            "crawl_date": parse_date(headers.get_header("WARC-Date")),
-            "source_file": path,
-            "source_offset": offset,
-            "record_type": record.rec_type,
-        }
-        doc = Document(text="", id=document_id(source_name, offset), metadata=meta)
+        doc = capture_document(url, headers.get_header("WARC-Date"), source_name, path, offset, record.rec_type)
+        meta = doc.metadata
         if record.damage:  # its header was read, its bytes are damaged
             return self._reject(doc, record.damage)
         if record.rec_type == "revisit":

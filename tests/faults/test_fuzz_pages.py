@@ -47,12 +47,8 @@ from test_fuzz_archives import (
 from lusomix.filters import url as urls
 from lusomix.filters.portuguese_words import words
 from lusomix.pipeline.config import RunConfig
-from lusomix.stages.dedup import MinHashSigner
-from lusomix.stages.identify import LanguageFilter
-from lusomix.stages.ingest import MainTextExtractor
-from lusomix.stages.quality import PIIMasker, QualityAnnotator
+from lusomix.pipeline.plan import extract_steps
 from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
-from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import _row
 
 pytestmark = pytest.mark.faults
@@ -218,14 +214,8 @@ class Steps:
     def __init__(self, engine: str):
         config = RunConfig(ingest={"engine": engine})
         self.engine, self.min_words = engine, config.ingest.min_words
-        self.steps = [
-            MainTextExtractor(config.ingest),
-            LanguageFilter(config.language),
-            VarietyIdentifier(config.variety),
-            PIIMasker(config.quality),
-            QualityAnnotator(config.quality),
-            MinHashSigner(config.dedup),
-        ]
+        # the pass's own list, without its reader and writer (nothing here reads or writes files)
+        self.steps = extract_steps(config, [], "unused", "unused")[1:-1]
         self.keep = set(config.language.keep)
 
     def run(self, doc: Document) -> list[Document]:

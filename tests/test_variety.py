@@ -591,6 +591,32 @@ def test_folds_hold_out_sources_whole_and_frmt_by_pair():
         assert len(set(corpus.source[train & np.isin(corpus.source, MODERN_PT) & (corpus.y == 1)])) >= 4
 
 
+def test_contrast_lines_are_the_spans_where_a_parallel_pair_differs_with_shared_neighbours():
+    from lusomix.variety.corpus import Corpus
+    from lusomix.variety.training import contrast_lines
+
+    texts = [
+        "Ele expressou o seu amor pela mãe até aos dias de hoje.",  # European translation first
+        "Ele expressou seu amor pela mãe até os dias de hoje.",
+    ]
+    n = len(texts)
+    corpus = Corpus(
+        texts=texts,
+        y=np.array([1, 0]),
+        source=np.array(["frmt_dev_pairs"] * n),
+        domain=np.array(["general"] * n),
+        group=np.array(["pair-0"] * n),
+    )
+    lines = contrast_lines(corpus, vt.normalise_lines(texts), copies=2.0, rng=np.random.default_rng(0))
+    pt, br = vf.FASTTEXT_LABEL[vf.PT_PT], vf.FASTTEXT_LABEL[vf.PT_BR]
+    # one line per differing span, one shared word on each side, each twice; the shared topic never alone
+    assert sorted(lines) == sorted(
+        [f"{pt} expressou o seu", f"{pt} até aos dias", f"{br} expressou seu", f"{br} até os dias"] * 2
+    )
+    bare = contrast_lines(corpus, vt.normalise_lines(texts), 1.0, np.random.default_rng(0), context=0)
+    assert sorted(bare) == sorted([f"{pt} o", f"{pt} aos", f"{br} os"])  # an insertion has no words of its own
+
+
 def test_ao90_rewrite_of_pre_agreement_european_text():
     from lusomix.variety.corpus import to_ao90
 

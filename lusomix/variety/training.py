@@ -11,6 +11,7 @@ differently; the figures then agree to the last digits, not bit for bit).
 
 from __future__ import annotations
 
+import difflib
 import json
 import subprocess
 import sys
@@ -55,7 +56,8 @@ class TrainParams:
     # every other group level (VARIETY_MODEL_CARD.md, "Ablations")
     source_weight: dict = field(default_factory=lambda: {"frmt_dev_pairs": 24.0})
     ao90_copies: bool = True
-    pair_contrast: float = 8.0  # copies of each parallel pair's differing words (contrast_lines)
+    pair_contrast: float = 4.0  # copies of each span where a parallel pair differs (contrast_lines)
+    contrast_context: int = 1  # shared words kept on each side of a span
     quantize: bool = True
     # 0 = no pruning: a pruned model looks every n-gram up in a hash map, which made prediction 1.8x
     # slower for no held-out gain across seeds (VARIETY_MODEL_CARD.md, "Ablations")
@@ -102,10 +104,15 @@ def line_weights(corpus: Corpus, params: TrainParams) -> np.ndarray:
     return weight * len(corpus) / weight.sum()  # as many training lines as labelled lines, on average
 
 
-def contrast_lines(corpus: Corpus, norm: list[str], copies: float, rng: np.random.Generator) -> list[str]:
+def contrast_lines(
+    corpus: Corpus, norm: list[str], copies: float, rng: np.random.Generator, context: int = 1
+) -> list[str]:
     """From each parallel pair (the same sentence translated for each variety, SPLIT_BY_GROUP sources),
-    the words only one side uses, as a line of that side's label: what the two translations share is
-    topic and says nothing of the variety; what differs is (mostly) the variety."""
+    each span where the two translations differ, as a line of that side's label, with ``context`` words
+    of the shared text on each side: what the two share is topic and says nothing of the variety; what
+    differs is (mostly) the variety, and the shared neighbours carry the syntax ("o seu pai" against
+    "seu pai", "até aos" against "até os"). One line per span, so each difference is learnt on its own
+    rather than only next to the sentence's other differences."""
     lines: list[str] = []
     for source in SPLIT_BY_GROUP:
         idx = np.flatnonzero(corpus.source == source)
@@ -113,11 +120,17 @@ def contrast_lines(corpus: Corpus, norm: list[str], copies: float, rng: np.rando
             if corpus.group[a] != corpus.group[b] or corpus.y[a] == corpus.y[b]:
                 continue  # a pair cut by a fold boundary or not one of each variety
             words_a, words_b = norm[a].split(), norm[b].split()
-            for words, other, y in ((words_a, set(words_b), corpus.y[a]), (words_b, set(words_a), corpus.y[b])):
-                only = [w for w in words if w not in other]
-                if only:
-                    n = int(np.floor(copies) + (rng.random() < copies % 1))
-                    lines += [f"{FASTTEXT_LABEL[PT_PT if y else PT_BR]} {' '.join(only)}"] * n
+            spans_a: list[str] = []
+            spans_b: list[str] = []
+            matcher = difflib.SequenceMatcher(a=words_a, b=words_b, autojunk=False)
+            for op, i1, i2, j1, j2 in matcher.get_opcodes():
+                if op != "equal":
+                    spans_a.append(" ".join(words_a[max(0, i1 - context) : i2 + context]))
+                    spans_b.append(" ".join(words_b[max(0, j1 - context) : j2 + context]))
+            for spans, y in ((spans_a, corpus.y[a]), (spans_b, corpus.y[b])):
+                label = FASTTEXT_LABEL[PT_PT if y else PT_BR]
+                n = int(np.floor(copies) + (rng.random() < copies % 1))
+                lines += [f"{label} {span}" for span in spans if span for _ in range(n)]
     return lines
 
 
@@ -137,7 +150,7 @@ def training_lines(corpus: Corpus, params: TrainParams) -> list[str]:
         if y and params.ao90_copies and AO90_ANY.search(text):
             lines += [f"{label} {to_ao90(text)}"] * int(r)
     if params.pair_contrast:
-        lines += contrast_lines(corpus, norm, params.pair_contrast, rng)
+        lines += contrast_lines(corpus, norm, params.pair_contrast, rng, params.contrast_context)
     order = rng.permutation(len(lines))
     return [lines[i] for i in order]
 

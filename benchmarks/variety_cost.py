@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -98,30 +99,33 @@ def main() -> None:
         corpus = work / "in"
         captures = build_corpus(corpus, args.copies, True, args.files)
         best = {True: float("inf"), False: float("inf")}
-        stats = None
+        shares: list[tuple[float, float]] = []  # (variety s, all steps s) of each run with the step
         for r in range(args.rounds):
             for with_variety in (True, False) if r % 2 == 0 else (False, True):
                 out = work / f"out-{r}-{int(with_variety)}"
                 elapsed, run_stats = run_extract(corpus, out, args.workers, with_variety)
                 best[with_variety] = min(best[with_variety], elapsed)
-                stats = run_stats if with_variety else stats
+                if with_variety:
+                    steps = step_seconds(run_stats)
+                    shares.append((sum(v for k, v in steps.items() if "variety" in k), sum(steps.values())))
                 shutil.rmtree(out)
-        steps = step_seconds(stats)
-        variety_s = sum(v for k, v in steps.items() if "variety" in k)
-        total_s = sum(steps.values())
         print(f"captures {captures}, {args.files} files, {args.workers} workers, best of {args.rounds}")
         print(f"extract pass without variety step: {best[False]:.2f} s ({captures / best[False]:.1f} captures/s)")
         print(f"extract pass with variety step:    {best[True]:.2f} s ({captures / best[True]:.1f} captures/s)")
         print(f"wall-time added by the variety step: {100 * (best[True] / best[False] - 1):+.1f}%")
-        print(
-            f"variety step's own time (stats, model load included): {variety_s:.2f} s of {total_s:.2f} s "
-            f"task time = {100 * variety_s / total_s:.1f}%"
-        )
+        # the step's share of the pass's step time run by run (a shared machine's noise moves the rest of
+        # the pass more than the step): the median and the range over the rounds
         processes, load_s = min(args.workers, args.files), model_load_seconds()  # one load per worker process
         loads = processes * load_s
+        with_load = sorted(100 * v / total for v, total in shares)
+        without = sorted(100 * (v - loads) / (total - loads) for v, total in shares)
         print(
-            f"without the model loads ({processes} x {load_s:.2f} s): {variety_s - loads:.2f} s of "
-            f"{total_s - loads:.2f} s = {100 * (variety_s - loads) / (total_s - loads):.1f}%"
+            f"variety step's own time (stats, model load included): median {statistics.median(with_load):.1f}% "
+            f"of the pass's step time ({with_load[0]:.1f}-{with_load[-1]:.1f}% over {len(shares)} runs)"
+        )
+        print(
+            f"without the model loads ({processes} x {load_s:.2f} s): median {statistics.median(without):.1f}% "
+            f"({without[0]:.1f}-{without[-1]:.1f}%)"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -30,8 +30,10 @@ class VarietyConfig(StageConfig):
     evidence_weight: float = Field(vm.DEFAULT_EVIDENCE_WEIGHT, ge=0)
     # cost bound, not an accuracy setting: longer documents are scored on evenly spaced segments
     word_budget: int = Field(vm.DEFAULT_WORD_BUDGET, ge=1)
-    # documents scored per model call (one fastText call per batch is ~30% cheaper than per document)
-    batch_size: int = Field(64, ge=1)
+    # documents scored per model call: one fastText call per batch is ~30% cheaper than per document, and
+    # 512 rather than 64 pays the model's cache misses after the rest of the pass ran 8x less often (the
+    # step ~20% cheaper on the benchmark corpus); results are per document, unchanged
+    batch_size: int = Field(512, ge=1)
 
     @field_validator("unknown_band")
     @classmethod

@@ -136,13 +136,21 @@ _CUES = [
     ("xptlex", rf" {_trie(_PT_WORDS)}(?!\w)"),
     ("xbrlex", rf" {_trie(_BR_WORDS)}(?!\w)"),
 ]
-# the marker goes right after the match (the end of the word that carries the cue)
-_CUES_RE = [(re.compile(rx, re.M), r"\g<0> " + tok) for tok, rx in _CUES]
+
+
+def _append(token: str):
+    r"""The replacement that puts the marker right after the match (the end of the word with the cue).
+    A function, not the template r"\g<0> token": Python 3.11 expands a template in Python per match."""
+    suffix = " " + token
+    return lambda match: match.group(0) + suffix
+
+
+_CUES_RE = [(re.compile(rx, re.M), _append(tok)) for tok, rx in _CUES]
 
 
 def _mark(joined: str) -> str:
-    for rx, template in _CUES_RE:
-        joined = rx.sub(template, joined)
+    for rx, append in _CUES_RE:
+        joined = rx.sub(append, joined)
     return joined
 
 

@@ -33,6 +33,7 @@ from extract_throughput import build_corpus  # noqa: E402
 from lusomix.pipeline import plan  # noqa: E402
 from lusomix.pipeline.config import load_config, with_overrides  # noqa: E402
 from lusomix.stages.variety import VarietyIdentifier  # noqa: E402
+from lusomix.variety.model import _load_fasttext_version  # noqa: E402
 
 
 class NoVariety(PipelineStep):
@@ -58,6 +59,9 @@ def run_extract(corpus: Path, out: Path, workers: int, with_variety: bool) -> tu
             NoVariety() if isinstance(s, VarietyIdentifier) else s for s in whole(*a, **k)
         ]
     try:
+        # with one worker datatrove runs the tasks in this process, where the model stays loaded from the
+        # previous run: forget it, so that every run pays one load per worker process (subtracted below)
+        _load_fasttext_version.cache_clear()
         started = time.perf_counter()
         plan.run_passes(config, ["extract"])
         elapsed = time.perf_counter() - started

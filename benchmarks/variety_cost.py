@@ -33,7 +33,7 @@ from extract_throughput import build_corpus  # noqa: E402
 from lusomix.pipeline import plan  # noqa: E402
 from lusomix.pipeline.config import load_config, with_overrides  # noqa: E402
 from lusomix.stages.variety import VarietyIdentifier  # noqa: E402
-from lusomix.variety.model import _load_fasttext_version  # noqa: E402
+from lusomix.variety.model import DEFAULT_MODEL, _load_fasttext_version  # noqa: E402
 
 
 class NoVariety(PipelineStep):
@@ -77,12 +77,10 @@ def step_seconds(stats: list) -> dict[str, float]:
 
 def model_load_seconds(rounds: int = 3) -> float:
     """Seconds to load the shipped variety model (best of ``rounds``, bypassing the per-process cache)."""
-    from lusomix.variety import model as vf
-
     best = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()
-        vf._load_fasttext_version.__wrapped__(str(vf.DEFAULT_MODEL), 0, 0)
+        _load_fasttext_version.__wrapped__(str(DEFAULT_MODEL), 0, 0)
         best = min(best, time.perf_counter() - started)
     return best
 

@@ -7,7 +7,6 @@ import argparse
 import io
 import json
 import random
-import re
 import sys
 from pathlib import Path
 
@@ -333,21 +332,27 @@ def test_clitic_spelling_and_percent_cues():
     assert vt.normalise_lines([]) == []
 
 
-def test_lexicon_trie_matches_exactly_what_the_flat_alternation_matches():
-    # the cue lexicons are compiled as a prefix trie for speed; it must accept the same words
-    probes = {w.strip(".,") for text in EUROPEAN + BRAZILIAN for w in vt.normalise(text).split()}
-    probes |= set(
-        "autocarro autocarros autocarross utilizador utilizadores utilizadora utilizadoras utilizad "
-        "telemóvel telemóveis telemóve casa casas equipa equipas equipe equipes registo registar registro "
-        "respetivo respetivamente respetiv perspetiva partilha partilhar partilh tinha tinham tinh tem têm "
-        "vai vão ia iam pode podem poderia freqüente freqüent receção receções recepção trem trens time times "
-        "ônibus usuário usuária usuários garoto garota garotos câmara portagem portagens".split()
+def test_cues_next_to_each_other_and_next_to_hyphens_each_get_their_marker():
+    # a cue ending at a word end consumes the character after the word (Rust's regex has no look-ahead):
+    # neighbouring cue words of one pass, a clitic after a marked verb, a tab inside a multi-word cue and
+    # dangling hyphens are where that could lose or misplace a marker (expected: the Python re form the
+    # model was first trained on, identical on the 511k lines of shared/data and the pipeline's pages)
+    lines = vt.normalise_lines(
+        [
+            "Os autocarros comboios e ecrãs: tu teu, você né?",
+            "Ela está a fazê-lo e estava a fazer-lhe frente; dir-se-á que o faz.",
+            "As casas\tde\tbanho e a casa  de banho -- e um traço - solto-",
+            "Económico, fenómeno; o António e o econômico gênero.",
+            "Pode se unir, tem-se destacado e está se formando.",
+        ]
     )
-    probes |= {"casa de banho", "casas de banho", "café da manhã", "ao invés", "câmaras municipais", "câmara municipal"}
-    for words in (vt._PT_WORDS, vt._BR_WORDS, vt._AUXILIARIES):
-        flat, trie = re.compile(f"(?:{'|'.join(words)})"), re.compile(vt._trie(words))
-        assert {w for w in probes if flat.fullmatch(w)} == {w for w in probes if trie.fullmatch(w)}
-        assert any(flat.fullmatch(w) for w in probes)
+    assert lines == [
+        " os autocarros xptlex comboios xptlex e ecrãs xptlex  tu xpttu teu xpttu  você xbrvoce né xbrvoce ",
+        " ela está a fazê-lo xptencl e estava a fazer xptprog-lhe xptencl frente  dir-se-á xptmeso que o faz ",
+        " as casas\tde\tbanho xptlex e a casa  de banho  e um traço  solto",
+        " económico xptacc  fenómeno xptacc  o antónio xptacc e o econômico xbracc gênero xbracc ",
+        " pode se unir xbrproc  tem-se xptencl destacado e está se formando xbrproc ",
+    ]
 
 
 def test_long_documents_are_scored_within_the_word_budget(model):

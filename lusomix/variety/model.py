@@ -23,7 +23,7 @@ import numpy as np
 from lusomix.errors import UsageError
 from lusomix.variety import FASTTEXT_LABEL, PT_BR, PT_PT, UNKNOWN
 from lusomix.variety.evidence import EvidenceWeights, evidence_log_odds
-from lusomix.variety.text import normalise_lines, segments, within_budget
+from lusomix.variety.text import normalise_with_word_counts, segments, within_budget
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "variety.ftz"
@@ -156,8 +156,8 @@ class VarietyModel:
         """Uncalibrated log-odds of pt_PT for already normalised lines (one fastText batch call)."""
         if not normalised:
             return np.zeros(0)
-        labels, probs = self._ft.predict(normalised, k=2, threshold=0.0)
-        # k=2 returns both labels, most probable first: p(pt_PT) is the top prob when pt_PT leads
+        # the most probable label and its probability (two labels: the other one has the rest)
+        labels, probs = self._ft.predict(normalised, k=1, threshold=0.0)
         first_pt = np.fromiter((lab[0] == "__label__pt_PT" for lab in labels), bool, len(labels))
         top = np.fromiter((p[0] for p in probs), np.float64, len(probs))
         p_pt = np.clip(np.where(first_pt, top, 1.0 - top), 1e-6, 1 - 1e-6)
@@ -165,8 +165,7 @@ class VarietyModel:
 
     def sentence_log_odds(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated log-odds per text, each text scored as one segment; and its word counts."""
-        normalised = normalise_lines(texts)
-        n_words = np.fromiter((len(t.split()) for t in normalised), np.int64, len(normalised))
+        normalised, n_words = normalise_with_word_counts(texts)
         return self.calibration.segment_log_odds(self.raw_log_odds(normalised), n_words), n_words
 
     def predict_sentences(self, texts: list[str]) -> np.ndarray:

@@ -6,23 +6,31 @@ Applied identically at training and at inference. Pure logic, no I/O.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 # ---------------------------------------------------------------------------------------------- text
-# Applied to a whole chunk of lines at once (one regex pass per chunk, not per line): the model sees
-# lower-cased words with accents kept, digits folded, URLs and format placeholders dropped, and
-# punctuation removed except hyphens inside words ("diz-me", enclisis, is a European cue) and a few
-# symbols that differ between the two presses (R$, €, «»).
-_NOISE = re.compile(
-    r"https?://\S+|www\.\S+|@\S+"  # URLs, e-mail domains (the user part stays as a harmless word)
-    r"|%\(\w+\)[a-z]|%[0-9.]*[a-z]|\{\w*\}|\\[nt]"  # gettext / printf placeholders, escaped newlines
+# Applied to a whole chunk of lines at once: the model sees lower-cased words with accents kept, digits
+# folded, URLs and format placeholders dropped, and punctuation removed except hyphens inside words
+# ("diz-me", enclisis, is a European cue) and a few symbols that differ between the two presses (R$, €, «»).
+# After the case cue and lower-casing (Python), every pass runs in polars (Rust's regex engine, one
+# automaton per pattern, no per-match Python): 1.6x faster than Python's re on the pipeline's pages.
+# Rust's regex has no look-around and Python's \w, \s differ from its Unicode classes, so the classes
+# are spelled out as Python's: \w is every letter and number (str.isalnum) and "_", \s adds the
+# information separators \x1c-\x1f.
+_W = r"\p{L}\p{N}_"
+_S = r"\s\x1c-\x1f"
+_NOISE = (
+    rf"https?://[^{_S}]+|www\.[^{_S}]+|@[^{_S}]+"  # URLs, e-mail domains (the user part stays as a harmless word)
+    rf"|%\([{_W}]+\)[a-z]|%[0-9.]*[a-z]|\{{[{_W}]*\}}|\\[nt]"  # gettext / printf placeholders, escaped newlines
 )
-_SYMBOLS = (("r$", " xbrl "), ("€", " xeur "), ("«", " xguil "), ("»", " xguil "), ("%", " xpct "), ("_", " "))
-_DIGITS = re.compile(r"\d+")
-# [^\w\s-] with the common characters of lower-cased, digit-folded text listed first: the same set,
-# but most characters are accepted by a quick range check before Unicode category lookups (1.5x faster)
-_PUNCT = re.compile(r"[^ a-z0\n\w\s-]+")
+_SYMBOLS = {"r$": " xbrl ", "€": " xeur ", "«": " xguil ", "»": " xguil ", "%": " xpct ", "_": " "}
+# Punctuation runs and single spaces all become two spaces (see "cues" below for why spaces are doubled)
+_PUNCT_OR_SPACE = rf"[^ a-z0{_W}{_S}-]+| "
+# a hyphen survives only inside a word (diz-me, guarda-redes): dashes and hyphens next to a space go
+_DANGLING_HYPHENS = r" -+|-+ "
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
 # Case is lost by lower-casing, but one use of it tells the presses apart: European news capitalises
 # month names and Governo / Presidente inside a sentence (the labelled news sentences: 6.7% of the
@@ -51,8 +59,7 @@ def _case_marker(match: re.Match) -> str:
 # The model learns each marker's weight from the data; only spellings that AO90 did NOT merge are
 # used (ótimo, ação, selecionar are written alike in both varieties now and are not cues).
 
-# forms of estar / andar / continuar / ficar / viver, factored by prefix (a regex alternation is tried at
-# every word start; a shared literal prefix lets most words fail on their first letters)
+# forms of estar / andar / continuar / ficar / viver
 _ESTAR = (
     "est(?:ou|ás|á|amos|ão|ava|avas|ávamos|avam|eve|ive|iveram|ivemos|ar|ará|arão|aria|ariam|eja|ejam)"
     "|and(?:o|a|am|ava|avam)|continu(?:a|am|ava|avam|ar)|fic(?:a|am|ou|aram|ava|ar)|viv(?:e|em|ia)"
@@ -83,97 +90,112 @@ _AUXILIARIES = (
     "tem têm tinha tinham havia vai vão ia iam pode podem poderia deve devem deveria precisa quer querem consegue "
     "começou acabou está estão estava".split()
 )
-_REGEX_META = frozenset("\\()[]{}?*+|.^$")
 
 
-def _trie(words: list[str]) -> str:
-    """One regex alternation for a list of word patterns, factored by shared leading letters (a trie).
-
-    The regex engine tries every branch of an alternation at each candidate position: ~80 flat words
-    cost ~80 first-letter checks per word of text; factored, most words fail after one or two (the
-    lexicon cues run 2.4x faster, same matches). A pattern is split only at plain letters; whatever
-    follows its first regex syntax stays whole.
-    """
-    groups: dict[str, list[str]] = {}
-    whole: list[str] = []
-    for word in words:
-        first = word[:1]
-        if first and first not in _REGEX_META and word[1:2] not in ("?", "*", "+", "{"):
-            groups.setdefault(first, []).append(word[1:])
-        else:
-            whole.append(word)
-    branches = [
-        re.escape(first) + (_trie(rest) if len(rest) > 1 else f"(?:{rest[0]})") for first, rest in groups.items()
-    ]
-    return "(?:" + "|".join(branches + whole) + ")"
+def _either(words: list[str]) -> str:
+    return "(?:" + "|".join(words) + ")"
 
 
-# Every line of the joined batch starts with "\n " and words are separated by spaces, so " word" marks a
-# word start: a literal first character is much faster for the regex engine than \b.
+# The cues below are written as patterns over the text as it reads at this point (single spaces, \w a
+# word character) and run in its doubled-space form, where each space is two: a cue ending at a word end
+# must see the character after the word without look-ahead, so it consumes it (and puts it back after
+# the marker); with doubled spaces the next word's leading space is still there for the next match.
+# After the punctuation pass only word characters, whitespace and hyphens are left: a word character is
+# anything but whitespace and "-" (and, digits being "0" by then, a letter is anything but those and "0").
+_WORD = rf"[^{_S}-]"
+_LETTER = rf"[^{_S}0-]"
+_AT_WORD_END = rf"(?P<end>[{_S}-]|$)"
+_AT_WORD_END_NO_HYPHEN = rf"(?P<end>[{_S}]|$)"
+_NOT_SPACE = rf"[[{_S}]&&[^ ]]"
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A marker ``token`` appended after the text matching ``pattern`` (single spaces, ``\\w``, ``\\s``
+    as in the text before doubling). ``start``: "word" (a word start), "line" (the line's first word) or
+    "any" (anywhere, inside words too); ``end``: "word" (a word end), "clitic" (a word end not continued
+    by a hyphen) or "any"."""
+
+    token: str
+    pattern: str
+    start: str = "word"
+    end: str = "word"
+
+    def replace_all(self) -> tuple[str, str]:
+        """The polars ``str.replace_all`` pattern and replacement in the doubled-space form."""
+        body = (
+            self.pattern.replace(" ", "  ")
+            .replace(r"[^\W\d]", _LETTER)
+            .replace(r"\w", _WORD)
+            .replace(r"\s", f"(?:  |{_NOT_SPACE})")
+        )
+        # a word start is a space before it (the last one of a run); the line's first word follows the one
+        # space that opens every line
+        body = {"word": " ", "line": "^  ", "any": ""}[self.start] + body
+        if self.end == "any":
+            return body, "${0} " + self.token
+        end = _AT_WORD_END if self.end == "word" else _AT_WORD_END_NO_HYPHEN
+        return f"(?P<cue>{body}){end}", "${cue} " + self.token + "${end}"
+
+
 _CUES = [
-    ("xptprog", rf" (?:{_ESTAR}) a \w+[aei]r\b"),  # European progressive: está a fazer
-    ("xbrprog", rf" (?:{_ESTAR}) \w+ndo\b"),  # Brazilian progressive: está fazendo
-    ("xptmeso", r"-(?:[mts]e|lhes?|nos|vos|l?[oa]s?)-(?:á|ão|ia|iam|ei|emos|ás|íamos)\b"),  # dir-se-á
-    ("xptencl", r"-(?:me|te|se|lhe|lhes|nos|vos|lo|la|los|las|o|a|os|as)\b(?!-)"),  # diz-me
-    # a clitic opening a segment (me diz); not "se" (if) or "nos" (in the), which open sentences anywhere.
-    # "\n " opens every line (not ^, which would cost the regex its fast scan for a literal first char)
-    ("xbrproc", r"\n (?:me|te|lhe|lhes) [^\W\d]+"),
+    Cue("xptprog", rf"(?:{_ESTAR}) a \w+[aei]r"),  # European progressive: está a fazer
+    Cue("xbrprog", rf"(?:{_ESTAR}) \w+ndo"),  # Brazilian progressive: está fazendo
+    Cue("xptmeso", r"-(?:[mts]e|lhes?|nos|vos|l?[oa]s?)-(?:á|ão|ia|iam|ei|emos|ás|íamos)", "any"),  # dir-se-á
+    Cue("xptencl", r"-(?:me|te|se|lhe|lhes|nos|vos|lo|la|los|las|o|a|os|as)", "any", "clitic"),  # diz-me
+    # a clitic opening a segment (me diz); not "se" (if) or "nos" (in the), which open sentences anywhere
+    Cue("xbrproc", r"(?:me|te|lhe|lhes) [^\W\d]+", "line", "any"),
     # a clitic between auxiliary and verb (tem se destacado, pode se unir); European joins it with a
     # hyphen (tem-se destacado) or puts it before the auxiliary (que se tem destacado)
-    (
+    Cue(
         "xbrproc",
-        rf" {_trie(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+"
-        r"(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)\b",
+        rf"{_either(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)",
     ),
-    # económico, género, António / econômico, gênero, Antônio, ônibus; one regex per letter: a literal
-    # first character is scanned for 4-5x faster than a character class
-    ("xptacc", r"ó[mn][aeiou]\w*"),
-    ("xptacc", r"é[mn][aeiou]\w*"),
-    ("xbracc", r"ô[mn][aeiou]\w*"),
-    ("xbracc", r"ê[mn][aeiou]\w*"),
-    ("xpttu", rf" {_trie('tu contigo teu tua teus tuas vós convosco'.split())}\b"),
-    ("xbrvoce", rf" {_trie(['você', 'vocês', 'a gente', 'pra', 'né', 'tá', 'cadê'])}\b"),
-    ("xptlex", rf" {_trie(_PT_WORDS)}(?!\w)"),
-    ("xbrlex", rf" {_trie(_BR_WORDS)}(?!\w)"),
+    # económico, género, António / econômico, gênero, Antônio, ônibus
+    Cue("xptacc", r"ó[mn][aeiou]\w*", "any", "any"),
+    Cue("xptacc", r"é[mn][aeiou]\w*", "any", "any"),
+    Cue("xbracc", r"ô[mn][aeiou]\w*", "any", "any"),
+    Cue("xbracc", r"ê[mn][aeiou]\w*", "any", "any"),
+    Cue("xpttu", _either("tu contigo teu tua teus tuas vós convosco".split())),
+    Cue("xbrvoce", _either(["você", "vocês", "a gente", "pra", "né", "tá", "cadê"])),
+    Cue("xptlex", _either(_PT_WORDS)),
+    Cue("xbrlex", _either(_BR_WORDS)),
 ]
+_CUE_PASSES = [cue.replace_all() for cue in _CUES]
 
 
-def _append(token: str):
-    r"""The replacement that puts the marker right after the match (the end of the word with the cue).
-    A function, not the template r"\g<0> token": Python 3.11 expands a template in Python per match."""
-    suffix = " " + token
-    return lambda match: match.group(0) + suffix
-
-
-_CUES_RE = [(re.compile(rx, re.M), _append(tok)) for tok, rx in _CUES]
-
-
-def _mark(joined: str) -> str:
-    for rx, append in _CUES_RE:
-        joined = rx.sub(append, joined)
-    return joined
+def _normalised(texts: list[str]) -> pl.Series:
+    joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
+    joined = _CASE_WORDS.sub(_case_marker, joined).lower()
+    lines = (
+        pl.Series(joined.split("\n"), dtype=pl.String)
+        .str.replace_all(_NOISE, " ")
+        .str.replace_many(_SYMBOLS)
+        .str.replace_all(r"\d+", "0")
+        .str.replace_all(_PUNCT_OR_SPACE, "  ")
+        .str.replace_all(_DANGLING_HYPHENS, " ")
+        .str.strip_suffix("-")
+    )
+    for pattern, replacement in _CUE_PASSES:
+        lines = lines.str.replace_all(pattern, replacement)
+    return lines.str.replace_all("  ", " ", literal=True)
 
 
 def normalise_lines(texts: list[str]) -> list[str]:
     """The form the model was trained on, for a batch of single-line texts (newlines become spaces).
 
-    Every step runs once over the whole batch joined by newlines; literal-prefixed regexes and
-    str.replace keep it near 20 µs per sentence (this is on `variety predict`'s hot path).
+    Each pass runs once over the whole batch (one polars Series of lines): near 15 µs per sentence (this
+    is on `variety predict`'s hot path and in the extract pass's variety step).
     """
+    return _normalised(texts).to_list() if texts else []
+
+
+def normalise_with_word_counts(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """normalise_lines and the number of words of each line (``len(line.split())``, counted in Rust)."""
     if not texts:
-        return []
-    joined = "\n " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
-    joined = _CASE_WORDS.sub(_case_marker, joined).lower()
-    joined = _NOISE.sub(" ", joined)
-    for symbol, token in _SYMBOLS:
-        if symbol in joined:
-            joined = joined.replace(symbol, token)
-    joined = _PUNCT.sub(" ", _DIGITS.sub("0", joined))
-    # a hyphen survives only inside a word (diz-me, guarda-redes): drop dashes and dangling hyphens
-    while " -" in joined or "- " in joined:
-        joined = joined.replace(" -", " ").replace("- ", " ")
-    joined = joined.replace("-\n", "\n")
-    return _mark(joined).split("\n")[1:]
+        return [], np.zeros(0, dtype=np.int64)
+    lines = _normalised(texts)
+    return lines.to_list(), lines.str.count_matches(rf"[^{_S}]+").to_numpy().astype(np.int64)
 
 
 def normalise(text: str) -> str:

@@ -26,7 +26,7 @@ from lusomix.variety.corpus import AO90_ANY, SPLIT_BY_GROUP, Corpus, assign_fold
 from lusomix.variety.evaluation import HeldOut, balanced_weights, evidence_figures, heldout_figures, page_log_odds
 from lusomix.variety.evidence import CONFIDENT_TEXT, KINDS, EvidenceWeights
 from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel, sigmoid
-from lusomix.variety.text import normalise_lines
+from lusomix.variety.text import normalise_lines, normalise_with_word_counts
 
 
 @dataclass(frozen=True)
@@ -222,7 +222,7 @@ def raw_scores(model, texts: list[str], chunk: int = 20_000) -> np.ndarray:
 
 
 def word_counts(texts: list[str]) -> np.ndarray:
-    return np.fromiter((len(t.split()) for t in normalise_lines(texts)), np.int64, len(texts))
+    return normalise_with_word_counts(texts)[1]
 
 
 def out_of_fold(corpus: Corpus, params: TrainParams, folds: np.ndarray, log=print) -> np.ndarray:

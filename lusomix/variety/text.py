@@ -152,23 +152,19 @@ _CUES = [
         rf"{_either(_AUXILIARIES)} (?:se|me|te|lhe|lhes) [^\W\d]+(?:ar|er|ir|ado|ido|ada|ida|ados|idos|adas|idas|ndo)",
     ),
     # económico, género, António / econômico, gênero, Antônio, ônibus
-    Cue("xptacc", r"ó[mn][aeiou]\w*", "any", "any"),
-    Cue("xptacc", r"é[mn][aeiou]\w*", "any", "any"),
-    Cue("xbracc", r"ô[mn][aeiou]\w*", "any", "any"),
-    Cue("xbracc", r"ê[mn][aeiou]\w*", "any", "any"),
+    Cue("xptacc", r"[óé][mn][aeiou]\w*", "any", "any"),
+    Cue("xbracc", r"[ôê][mn][aeiou]\w*", "any", "any"),
     Cue("xpttu", _either("tu contigo teu tua teus tuas vós convosco".split())),
     Cue("xbrvoce", _either(["você", "vocês", "a gente", "pra", "né", "tá", "cadê"])),
     Cue("xptlex", _either(_PT_WORDS)),
     Cue("xbrlex", _either(_BR_WORDS)),
 ]
-_CUE_PASSES = [cue.replace_all() for cue in _CUES]
 
 
-def _normalised(texts: list[str]) -> pl.Series:
-    joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
-    joined = _CASE_WORDS.sub(_case_marker, joined).lower()
-    lines = (
-        pl.Series(joined.split("\n"), dtype=pl.String)
+def _text_form() -> pl.Expr:
+    """Every pass after lower-casing, as one polars expression over a column of lines."""
+    line = (
+        pl.col("line")
         .str.replace_all(_NOISE, " ")
         .str.replace_many(_SYMBOLS)
         .str.replace_all(r"\d+", "0")
@@ -176,9 +172,18 @@ def _normalised(texts: list[str]) -> pl.Series:
         .str.replace_all(_DANGLING_HYPHENS, " ")
         .str.strip_suffix("-")
     )
-    for pattern, replacement in _CUE_PASSES:
-        lines = lines.str.replace_all(pattern, replacement)
-    return lines.str.replace_all("  ", " ", literal=True)
+    for cue in _CUES:
+        line = line.str.replace_all(*cue.replace_all())
+    return line.str.replace_all("  ", " ", literal=True)
+
+
+_TEXT_FORM = _text_form()
+
+
+def _normalised(texts: list[str]) -> pl.Series:
+    joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
+    joined = _CASE_WORDS.sub(_case_marker, joined).lower()
+    return pl.DataFrame({"line": joined.split("\n")}, schema={"line": pl.String}).select(_TEXT_FORM).to_series()
 
 
 def normalise_lines(texts: list[str]) -> list[str]:

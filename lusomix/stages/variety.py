@@ -8,6 +8,7 @@ through untouched. Each label is also counted (``variety/*`` in the stats).
 
 from __future__ import annotations
 
+import numpy as np
 from datatrove.data import Document
 from pydantic import Field, field_validator
 
@@ -86,4 +87,5 @@ class VarietyIdentifier(Annotator):
             doc.metadata["p_pt_PT"] = float(prob)
             doc.metadata["p_pt_PT_text"] = float(prob_text)
             doc.metadata["variety_evidence"] = evidence
-            self.stat_update(f"variety/{label}")
+        for label, count in zip(*np.unique(labels.astype(str), return_counts=True)):
+            self.stat_update(f"variety/{label}", value=int(count), unit="batch")

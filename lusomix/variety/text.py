@@ -27,8 +27,7 @@ _NOISE = (
     rf"|%\([{_W}]+\)[a-z]|%[0-9.]*[a-z]|\{{[{_W}]*\}}|\\[nt]"  # gettext / printf placeholders, escaped newlines
 )
 _SYMBOLS = {"r$": " xbrl ", "€": " xeur ", "«": " xguil ", "»": " xguil ", "%": " xpct ", "_": " "}
-# Punctuation runs and single spaces all become two spaces (see "cues" below for why spaces are doubled)
-_PUNCT_OR_SPACE = rf"[^ a-z0{_W}{_S}-]+| "
+_PUNCT = rf"[^ a-z0{_W}{_S}-]+"
 # a hyphen survives only inside a word (diz-me, guarda-redes): dashes and hyphens next to a space go
 _DANGLING_HYPHENS = r" -+|-+ "
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)")
@@ -168,7 +167,8 @@ def _text_form() -> pl.Expr:
         .str.replace_all(_NOISE, " ")
         .str.replace_many(_SYMBOLS)
         .str.replace_all(r"\d+", "0")
-        .str.replace_all(_PUNCT_OR_SPACE, "  ")
+        .str.replace_all(_PUNCT, " ")
+        .str.replace_all(" ", "  ", literal=True)  # see the cues below for why spaces are doubled
         .str.replace_all(_DANGLING_HYPHENS, " ")
         .str.strip_suffix("-")
     )

@@ -168,7 +168,7 @@ def _text_form() -> pl.Expr:
         .str.replace_many(_SYMBOLS)
         .str.replace_all(r"\d+", "0")
         .str.replace_all(_PUNCT, " ")
-        .str.replace_all(" ", "  ", literal=True)  # see the cues below for why spaces are doubled
+        .str.replace_all(" ", "  ", literal=True)  # why spaces are doubled: see the comment above Cue
         .str.replace_all(_DANGLING_HYPHENS, " ")
         .str.strip_suffix("-")
     )

@@ -355,6 +355,15 @@ def test_cues_next_to_each_other_and_next_to_hyphens_each_get_their_marker():
     ]
 
 
+def test_text_with_lone_surrogates_is_normalised_like_other_punctuation():
+    # text decoded with errors="surrogateescape" (stdin in a POSIX locale) carries lone surrogates, which a
+    # polars string cannot hold; they become spaces, as any symbol does
+    assert vt.normalise_lines(["Diz-me\udc80 onde está o autocarro."]) == vt.normalise_lines(
+        ["Diz-me\ufffd onde está o autocarro."]
+    )
+    assert "xptlex" in vt.normalise("o autocarro\udcff chegou").split()
+
+
 def test_long_documents_are_scored_within_the_word_budget(model):
     pieces = [f"Parágrafo número {i} com algumas palavras a mais." for i in range(100)]
     kept = vt.within_budget(pieces, 160)

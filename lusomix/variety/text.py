@@ -180,10 +180,19 @@ def _text_form() -> pl.Expr:
 _TEXT_FORM = _text_form()
 
 
+# lone surrogates (text decoded with errors="surrogateescape") cannot enter a polars (UTF-8) string; they
+# are punctuation to the text form, as U+FFFD is
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _normalised(texts: list[str]) -> pl.Series:
     joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
     joined = _CASE_WORDS.sub(_case_marker, joined).lower()
-    return pl.DataFrame({"line": joined.split("\n")}, schema={"line": pl.String}).select(_TEXT_FORM).to_series()
+    try:
+        lines = pl.DataFrame({"line": joined.split("\n")}, schema={"line": pl.String})
+    except UnicodeEncodeError:
+        lines = pl.DataFrame({"line": _SURROGATE.sub("\ufffd", joined).split("\n")}, schema={"line": pl.String})
+    return lines.select(_TEXT_FORM).to_series()
 
 
 def normalise_lines(texts: list[str]) -> list[str]:

@@ -1,7 +1,6 @@
 """What the variety step adds to the extract pass (issue goal: at most 5%).
 
-The same corpus (the sample archives' captures, every HTML payload made distinct, as in
-`extract_throughput.py`) goes through the extract pass twice per round: once whole, once with the
+The same corpus goes through the extract pass twice per round: once whole, once with the
 variety step replaced by a stand-in that sets the same columns to constants (reference). Rounds alternate
 the order; the best time of each side is kept.
 Also printed: the variety step's own time from the run's datatrove stats (model load included), as a
@@ -9,7 +8,13 @@ share of the whole pass's task time, and the same without the model loads (one p
 timed here separately): on a real crawl a worker scores thousands of pages per load, so the share
 without loads is what a large run sees.
 
-    python benchmarks/variety_cost.py [--copies 12] [--files 4] [--workers 2] [--rounds 2]
+Corpus (``--corpus``, as in `extract_throughput.py`): ``real``, real crawled page shells with Portuguese
+article text (real_pages.py; needs ../shared), or ``samples``, the generated sample archives' captures with
+every HTML payload made distinct (small, tidy pages: extraction is cheap there, so every later step
+weighs more than on real archives).
+
+    python benchmarks/variety_cost.py [--corpus real] [--copies 12] [--files 4] [--workers 2] [--rounds 2]
+        [--engine trafilatura]
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from datatrove.pipeline.base import PipelineStep  # noqa: E402
 from extract_throughput import build_corpus  # noqa: E402
+from real_pages import available as real_pages_available  # noqa: E402
+from real_pages import build_real_corpus  # noqa: E402
 
 from lusomix.pipeline import plan  # noqa: E402
 from lusomix.pipeline.config import load_config, with_overrides  # noqa: E402
@@ -49,10 +56,11 @@ class NoVariety(PipelineStep):
             yield doc
 
 
-def run_extract(corpus: Path, out: Path, workers: int, with_variety: bool) -> tuple[float, dict]:
+def run_extract(corpus: Path, out: Path, workers: int, with_variety: bool, engine: str) -> tuple[float, dict]:
     config = with_overrides(
         load_config(str(REPO / "data_samples" / "demo.yaml")), input=[str(corpus)], output=str(out), workers=workers
     )
+    config = config.model_copy(update={"ingest": config.ingest.model_copy(update={"engine": engine})})
     whole = plan.extract_steps
     if not with_variety:
         plan.extract_steps = lambda *a, **k: [
@@ -87,7 +95,9 @@ def model_load_seconds(rounds: int = 3) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, default=12)
+    parser.add_argument("--corpus", choices=("real", "samples"), default="real")
+    parser.add_argument("--copies", type=int, default=12, help="versions of each page (real) or sample capture")
+    parser.add_argument("--engine", choices=("trafilatura", "resiliparse"), default="trafilatura")
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
@@ -99,19 +109,27 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lusomix-variety-cost-"))
     try:
         corpus = work / "in"
-        captures = build_corpus(corpus, args.copies, True, args.files)
+        if args.corpus == "real":
+            if not real_pages_available():
+                parser.error("--corpus real needs ../shared/data beside the repo (or use --corpus samples)")
+            captures = build_real_corpus(corpus, args.copies, args.files)
+        else:
+            captures = build_corpus(corpus, args.copies, True, args.files)
         best = {True: float("inf"), False: float("inf")}
         shares: list[tuple[float, float]] = []  # (variety s, all steps s) of each run with the step
         for r in range(args.rounds):
             for with_variety in (True, False) if r % 2 == 0 else (False, True):
                 out = work / f"out-{r}-{int(with_variety)}"
-                elapsed, run_stats = run_extract(corpus, out, args.workers, with_variety)
+                elapsed, run_stats = run_extract(corpus, out, args.workers, with_variety, args.engine)
                 best[with_variety] = min(best[with_variety], elapsed)
                 if with_variety:
                     steps = step_seconds(run_stats)
                     shares.append((sum(v for k, v in steps.items() if "variety" in k), sum(steps.values())))
                 shutil.rmtree(out)
-        print(f"captures {captures}, {args.files} files, {args.workers} workers, best of {args.rounds}")
+        print(
+            f"{args.corpus} corpus, {captures} captures, {args.files} files, {args.workers} workers, "
+            f"engine {args.engine}, best of {args.rounds}"
+        )
         print(f"extract pass without variety step: {best[False]:.2f} s ({captures / best[False]:.1f} captures/s)")
         print(f"extract pass with variety step:    {best[True]:.2f} s ({captures / best[True]:.1f} captures/s)")
         print(f"wall-time added by the variety step: {100 * (best[True] / best[False] - 1):+.1f}%")

@@ -11,7 +11,16 @@ import ftfy
 import pytest
 from ftfy.badness import BADNESS_RE
 
-from lusomix.filters.text import _FTFY_CONFIG, NEVER_MOJIBAKE, ftfy_would_change, repair, strip_control
+from lusomix.filters.text import (
+    _FTFY_CONFIG,
+    NEVER_MOJIBAKE,
+    count_words,
+    ftfy_would_change,
+    has_words,
+    repair,
+    strip_control,
+    tidy_whitespace,
+)
 
 PORTUGUESE = (
     "A informação está disponível em português: não há razão para pânico.\n"
@@ -81,3 +90,14 @@ def test_repair_equals_ftfy_on_portuguese_mojibake_and_control_characters():
 def test_ftfy_is_called_only_when_it_has_work(text, changes):
     assert ftfy_would_change(text) is changes
     assert (ftfy_repair(text) != strip_control(text)) is changes
+
+
+@pytest.mark.parametrize("text", ["", "   ", "um", "um dois", "A casa, a rua e o café: 3 coisas.", "— … ·", "x " * 40])
+def test_has_words_is_a_count_words_bar(text):
+    for bar in range(-1, 45):
+        assert has_words(text, bar) == (count_words(text) >= bar)
+
+
+def test_tidy_whitespace_collapses_runs_within_lines_only():
+    text = " Uma\u00a0 linha\t\tcom   espaços \n\n\n\u2003 outra\u202flinha \n  \n fim "
+    assert tidy_whitespace(text) == "Uma linha com espaços\n\noutra linha\n\nfim"

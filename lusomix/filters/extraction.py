@@ -18,7 +18,7 @@ from typing import Any
 import trafilatura
 from trafilatura.utils import load_html
 
-from lusomix.filters.text import count_words, repair, tidy_whitespace
+from lusomix.filters.text import has_words, repair, tidy_whitespace
 
 
 class ExtractionTimeout(Exception):
@@ -141,7 +141,7 @@ def extract_main_text(
         title = page_title(tree)
         languages, hreflang = declared_languages(tree)
         text = _trafilatura(tree, favour_precision, include_tables)
-        if not include_tables and count_words(text) < min_words:
+        if not include_tables and not has_words(text, min_words):
             retry = load_html(html)
             text = (_trafilatura(retry, favour_precision, True) if retry is not None else "") or text
     if not text:

@@ -22,7 +22,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import DocumentNode, HTMLTree
 
 from lusomix.filters.extraction import Declarations, Extracted, read_declarations
-from lusomix.filters.text import count_words, repair, tidy_whitespace
+from lusomix.filters.text import count_words, has_words, repair, tidy_whitespace
 
 # Chosen on the tuning half of the gold set, F1 there: main-content mode alone 0.892, with these options 0.938,
 # with SKIP_ELEMENTS too 0.961 (the held-out half: 0.905 -> 0.948, trafilatura 0.949):
@@ -74,11 +74,13 @@ def declared_languages(document: DocumentNode) -> Declarations:
     """extraction.declared_languages on resiliparse's DOM, through the same ``read_declarations``: both
     engines give the same answer on the same page (they can still differ where lxml and lexbor repair
     broken markup differently). Collections are read with ``.values()``: indexing or iterating one rebuilds
-    it at every item (quadratic)."""
+    it at every item (quadratic). Only the elements ``read_declarations`` can use are selected (a meta
+    without content and a link without hreflang are skipped there): pages carry dozens of stylesheet and
+    preload links, and each element handed to Python costs a node object."""
     root = document.query_selector("html")
     lang = (root.getattr("lang") or root.getattr("xml:lang")) if root is not None else None
-    metas = document.query_selector_all("meta").values()
-    links = document.query_selector_all("link").values()
+    metas = document.query_selector_all("meta[content]").values()
+    links = document.query_selector_all("link[hreflang]").values()
     return read_declarations(lang, metas, links, lambda element, name: element.getattr(name))
 
 
@@ -105,7 +107,7 @@ def extract_main_text_resiliparse(html: str, *, min_words: int, max_html_chars: 
     title = page_title(document)
     languages, hreflang = declared_languages(document)
     text = extract_plain_text(tree, skip_elements=list(SKIP_ELEMENTS), **_OPTIONS)  # type: ignore[arg-type]
-    if count_words(text) < min_words:
+    if not has_words(text, min_words):
         # extraction does not change the tree: no second parse
         retry = extract_plain_text(tree, **_OPTIONS)  # type: ignore[arg-type]
         if count_words(retry) > count_words(text):

@@ -67,6 +67,9 @@ _AMOUNT_BEFORE = re.compile(r"(?:€|\$|R\$|EUR|US\$)\s*$")
 # has a digit, a dot, 1-3 digits, a dot, 1-3 digits, a dot and a digit.
 _PHONE_DIGITS = re.compile(r"\d(?:[ \u00a0.()+-]{0,2}\d){7}")
 _DOTTED_QUAD = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+# every IPv6 match has two colons with at most four hex digits between them ("a::b", "fe80:0:"): a colon
+# alone is in most pages ("Nota: ...")
+_TWO_COLONS = re.compile(r":[0-9A-Fa-f]{0,4}:")
 
 _IPV4 = re.compile(
     r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?!\w|\.\d)"
@@ -131,7 +134,7 @@ def mask_pii(
     if "email" in kinds and _EMAIL_HINT.search(text):
         text = _EMAIL.sub(lambda m: mask("email", m, True), text)
     if "ip" in kinds:
-        if ":" in text:
+        if _TWO_COLONS.search(text):
             text = _IPV6.sub(lambda m: mask("ip", m, _is_ip(m.group(), _before(m), public_ips_only)), text)
         if _DOTTED_QUAD.search(text):
             text = _IPV4.sub(lambda m: mask("ip", m, _is_ip(m.group(), _before(m), public_ips_only)), text)

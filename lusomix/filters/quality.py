@@ -71,8 +71,9 @@ _POLICY = re.compile(
     r"|(?:gerir|configurar|personalizar|rejeitar|recusar|defini[çc][õo]es de|prefer[êe]ncias de) (?:os )?cookies"
     r"|seu consentimento|consentir|\brgpd\b|\bgdpr\b"
 )
-# every phrase of _POLICY contains one of these: a cheap test before the line-by-line search
-_POLICY_HINT = re.compile(r"cookie|consent|rgpd|gdpr|privac|term")
+# every phrase of _POLICY contains one of these: a cheap test before the line-by-line search ("term" alone
+# would send four Portuguese pages in ten to that search: "determinar", "termo")
+_POLICY_HINT = re.compile(r"cookie|consent|rgpd|gdpr|privac|terms of|termos ")
 C4_END_PUNCTUATION = (".", "?", "!", '"', "'")
 N_GRAM_TOP = (2, 3, 4)
 N_GRAM_DUP = (5, 6, 7, 8, 9, 10)
@@ -169,8 +170,9 @@ def _n_gram_signals(ids: np.ndarray, n_distinct: int, ends: np.ndarray, text_len
     return out
 
 
-def compute_signals(text: str) -> dict[str, float | int | bool]:
-    """Every signal of ``SIGNAL_TYPES`` plus ``n_words`` (filters.text.count_words, the docs/ column).
+def compute_signals(text: str, n_words: int | None = None) -> dict[str, float | int | bool]:
+    """Every signal of ``SIGNAL_TYPES`` plus ``n_words`` (filters.text.count_words, the docs/ column;
+    ``n_words``: that count, when the caller has it already).
 
     Float signals are rounded to float32, the type they are stored in, so that flags recomputed from a
     docs/ table equal the flags computed here.
@@ -179,7 +181,7 @@ def compute_signals(text: str) -> dict[str, float | int | bool]:
     tokens = words(text, chunks)
     n_tok = len(tokens)
     text_len = len(text)
-    sig: dict[str, float | int | bool] = {"n_words": count_words(text)}
+    sig: dict[str, float | int | bool] = {"n_words": count_words(text) if n_words is None else n_words}
 
     # Gopher quality: datatrove's per-word tests, once per distinct token
     vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}

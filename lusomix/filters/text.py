@@ -7,6 +7,7 @@ same article that differ only in case, accents' Unicode form or whitespace hash 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 
@@ -75,12 +76,18 @@ def repair(text: str) -> str:
 
 
 def tidy_whitespace(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    # _SPACES holds no "\n": one pass over the text collapses the same runs as one pass per line
+    lines = (line.strip() for line in _SPACES.sub(" ", text).split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def count_words(text: str) -> int:
     return len(_WORD.findall(text))
+
+
+def has_words(text: str, n: int) -> bool:
+    """``count_words(text) >= n``, without counting past the n-th word (pages have hundreds, bars are ~20)."""
+    return n <= 0 or next(itertools.islice(_WORD.finditer(text), n - 1, None), None) is not None
 
 
 def normalise_for_hash(text: str) -> str:

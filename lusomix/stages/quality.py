@@ -23,6 +23,7 @@ from lusomix.filters.quality import (
     flags_for,
     thresholds,
 )
+from lusomix.filters.text import count_words
 from lusomix.stages.annotator import Annotator
 
 PIIKind = Literal["email", "phone", "ip"]
@@ -104,7 +105,10 @@ class PIIMasker(Annotator):
     def annotate(self, doc: Document) -> None:
         pii = self.config
         replacements = {str(kind): token for kind, token in pii.replacements.items()}
-        doc.text, counts = mask_pii(doc.text, pii.kinds, replacements, pii.public_ips_only)
+        text, counts = mask_pii(doc.text, pii.kinds, replacements, pii.public_ips_only)
+        if any(counts.values()):  # n_words describes the text that is stored
+            doc.metadata["n_words"] = count_words(text)
+        doc.text = text
         for kind, n in counts.items():
             if n:
                 self.stat_update(f"pii/{kind}", value=n)
@@ -122,8 +126,8 @@ class QualityAnnotator(Annotator):
         self.rules = config.thresholds()
 
     def annotate(self, doc: Document) -> None:
-        # n_words too: after PII masking it must describe the text that is stored
-        signals = compute_signals(doc.text)
+        # n_words as the ingest step counted it (and PIIMasker recounted it after masking)
+        signals = compute_signals(doc.text, doc.metadata.get("n_words"))
         doc.metadata.update(signals)
         flags = flags_for(signals, self.rules)
         doc.metadata["quality_flags"] = flags

@@ -9,8 +9,9 @@ import re._parser as sre_parse
 
 import ftfy
 import pytest
-from ftfy.badness import BADNESS_RE
+from ftfy.badness import BADNESS_RE, is_bad
 
+from lusomix.filters import mojibake
 from lusomix.filters.text import (
     _FTFY_CONFIG,
     NEVER_MOJIBAKE,
@@ -101,3 +102,30 @@ def test_has_words_is_a_count_words_bar(text):
 def test_tidy_whitespace_collapses_runs_within_lines_only():
     text = " Uma\u00a0 linha\t\tcom   espaços \n\n\n\u2003 outra\u202flinha \n  \n fim "
     assert tidy_whitespace(text) == "Uma linha com espaços\n\noutra linha\n\nfim"
+
+
+def test_python_space_is_every_character_str_isspace_takes():
+    assert mojibake.PYTHON_SPACE == "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+MOJIBAKE_LINES = [
+    "aÃ§Ã£o e informaÃ§Ã£o",  # UTF-8 read as cp1252
+    "Ã“timo, disse o diretor",
+    "O preÃ§o Ã© 5 â‚¬",
+    "â€œAspasâ€\x9d e travessÃ£o â€” fim",
+    "Ð¿Ñ€Ð¸Ð²ÐµÑ‚",  # Cyrillic read as cp1252
+    "Ã ",
+    "na Ã  frente",
+    "ГўВЂВ™s",
+]
+
+
+def test_re2_runs_ftfys_mojibake_regex_with_the_same_answers():
+    """filters.mojibake.is_bad equals ftfy.badness.is_bad: on real lines, on mojibake, and on strings drawn
+    from the characters the regex names (where branches meet, overlap and nearly match)."""
+    lines = PORTUGUESE.splitlines(keepends=True) + MOJIBAKE_LINES + [line + "\n" for line in MOJIBAKE_LINES]
+    rng = random.Random(7)
+    alphabet = sorted({c for c in BADNESS_RE.pattern if ord(c) > 127}) + list("abcxyzAZ 09\n\t.-_\xa0\u2003\x1c")
+    lines += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8))) for _ in range(40_000)]
+    assert sum(map(is_bad, lines)) > 10_000  # both answers well represented
+    assert [mojibake.is_bad(line) for line in lines] == [is_bad(line) for line in lines]

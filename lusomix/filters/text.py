@@ -12,7 +12,8 @@ import re
 import unicodedata
 
 import ftfy
-from ftfy.badness import is_bad
+
+from lusomix.filters.mojibake import is_bad
 
 # C0 controls except \t \n \r, DEL, and C1 controls: never part of real text (NUL bytes in old
 # captures, form feeds from PDF converters); they break tokenizers and Parquet viewers.
@@ -62,7 +63,7 @@ def ftfy_would_change(text: str) -> bool:
     while (found := _MAYBE_MOJIBAKE.search(text, pos)) is not None:
         start = text.rfind("\n", 0, found.start()) + 1
         end = text.find("\n", found.start()) + 1 or len(text)
-        if is_bad(text[start:end]):  # ftfy's own test, on the segment ftfy would test
+        if is_bad(text[start:end]):  # ftfy's own test (run by RE2), on the segment ftfy would test
             return True
         pos = end
     return False

@@ -566,3 +566,21 @@ def test_pii_step_can_be_switched_off():
 def test_rule_names_are_plain_identifiers():
     assert all(re.fullmatch(r"[a-z0-9_]+", name) for name in RULE_SIGNALS)
     assert {signal for signal, _ in RULE_SIGNALS.values()} <= {"n_words", *SIGNAL_TYPES}
+
+
+@pytest.mark.parametrize(
+    "phrase",
+    [
+        "Leia os termos de utilização do sítio.",
+        "Consulte os Termos e Condições antes de continuar.",
+        "See our terms of service for details.",
+        "Política de Privacidade atualizada em 2024.",
+        "Ao continuar, dá o seu consentimento ao tratamento de dados.",
+        "Este sítio cumpre o RGPD.",
+        "Utilizamos cookies para melhorar a experiência.",
+    ],
+)
+def test_each_kind_of_policy_phrase_counts_behind_the_cheap_hint(phrase):
+    text = "Uma linha de texto corrido sem nada a assinalar, para o documento ter corpo.\n" + phrase
+    assert q._POLICY.search(phrase.lower()) and q._POLICY_HINT.search(phrase.lower())
+    assert compute_signals(text)["c4_policy_char_frac"] == pytest.approx(len(phrase) / (len(text) - 1))

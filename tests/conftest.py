@@ -52,7 +52,9 @@ def ray_session():
 
     ray.shutdown() has been seen to block for ever here (in its GCS subscriber's close, after Ray Train
     runs), which would hang the suite after every test passed: it gets a bounded wait instead, and Ray's
-    own exit hook, which would block the same way, is removed.
+    own exit hook, which would block the same way, is removed. The wait is short: in full runs the
+    shutdown blocked every time (the 60 s this wait used to be were spent in full), and the process
+    ends right after the session (pytest_unconfigure).
     """
     import atexit
     import threading
@@ -64,7 +66,7 @@ def ray_session():
     atexit.unregister(ray._private.worker.shutdown)
     stopper = threading.Thread(target=ray.shutdown, daemon=True)
     stopper.start()
-    stopper.join(timeout=60)
+    stopper.join(timeout=10)
 
 
 def read_table(folder: Path) -> pl.DataFrame:

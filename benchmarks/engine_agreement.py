@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 from collections import Counter
@@ -69,7 +70,7 @@ def compare(docs: dict[str, pl.DataFrame]) -> dict:
         "kept": {e: docs[e].height for e in ENGINES},
         "both": both.height,
         "f1_mean": sum(f1) / len(f1) if f1 else float("nan"),
-        "f1_median": sorted(f1)[len(f1) // 2] if f1 else float("nan"),
+        "f1_median": statistics.median(f1) if f1 else float("nan"),
         "f1_below_0.8": sum(v < 0.8 for v in f1),
         "variety_same": sum(both["variety"] == both["variety_2"]) / both.height if both.height else float("nan"),
         "variety_differ": dict(differ),

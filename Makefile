@@ -11,7 +11,7 @@ OUT ?= out/demo
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[train,s3,dev]'
 	touch $@
 
 venv: $(BIN)/.installed

@@ -69,6 +69,52 @@ def ray_session():
     stopper.join(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 HTTP API on 127.0.0.1 for the whole session (moto's server in a subprocess, started by
+    data_samples/s3_server.py), with the AWS_* variables that reach it set in os.environ until the session
+    ends: s3fs, boto3, child processes and Ray workers started after it all use it, and nothing else (the
+    developer's ~/.aws files and profile are hidden). Yields the S3Server: ``endpoint``, ``access_key``,
+    ``secret_key`` (unique to the session), ``env``, ``requests(reset=False)``.
+
+    A Ray started before this fixture (``ray_session``) has workers without these variables: a test that
+    needs both asks for ``s3_server`` first."""
+    pytest.importorskip("moto.server", reason="needs moto[server] (the dev extra)")
+    s3fs = pytest.importorskip("s3fs", reason="needs s3fs (the s3 extra)")
+    import sys
+
+    if str(SAMPLES) not in sys.path:
+        sys.path.insert(0, str(SAMPLES))
+    import s3_server as helper  # data_samples/s3_server.py
+
+    nowhere = tmp_path_factory.mktemp("aws") / "none"
+    with helper.s3_server() as server, pytest.MonkeyPatch.context() as env:
+        for name, value in server.env.items():
+            env.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_CONFIG_FILE", str(nowhere))
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(nowhere))
+        s3fs.S3FileSystem.clear_instance_cache()  # an instance made before would keep its old endpoint
+        yield server
+        s3fs.S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the session's S3 server, as a URL (``s3://lusomix-<hex>``); removed with
+    what it holds after the test."""
+    import secrets
+
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    url = f"s3://lusomix-{secrets.token_hex(6)}"
+    fs.mkdir(url)
+    yield url
+    fs.rm(url, recursive=True)
+
+
 def read_table(folder: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted(folder.glob("part-*.parquet")))
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test lint venv clean benchmark
+.PHONY: demo test lint venv clean benchmark browser
 
 # The environment is (re)built from nothing when pyproject.toml changes. torch==2.13.0 (train extra) is the
 # CPU wheel on this project's machines; see pyproject.toml.
@@ -27,6 +27,15 @@ lint: venv
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The report's browser tests (tests/test_report.py) open it in headless chromium, Debian's package: installed
+# here when missing (apt-get, through sudo unless root), as .ci/run does before `make test`.
+browser: venv
+	@command -v chromium >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing Debian's chromium (apt-get)"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(BIN)/python -m pytest -q tests/test_report.py -k "browser or funnel"
 
 benchmark: venv
 	$(BIN)/python benchmarks/extract_throughput.py

@@ -187,7 +187,7 @@ def _funnel(
     ]
     shown = [(name, n, what) for name, n, what in steps if isinstance(n, int)]
     top = max((n for _, n, _ in shown), default=1) or 1
-    plot = barh([s[0] for s in shown], [s[1] for s in shown], "documents at each pass", log=top > 1000)
+    plot = barh([s[0] for s in shown], [s[1] for s in shown], "documents at each pass")  # log axis past 100x
     return plot + table(["pass", "count", "of first", "what"], [[s, n, Share(n / top), w] for s, n, w in shown])
 
 
@@ -200,9 +200,7 @@ def _cluster_section(clusters_path: Path) -> str:
         in_bucket = sizes.filter((sizes >= lo) & (sizes <= hi if hi else sizes >= lo))
         rows.append((label, in_bucket.len(), int(in_bucket.sum())))
     kept = clusters.select(pl.col("keep").sum(), pl.len()).collect().row(0)
-    plot = barh(
-        [r[0] for r in rows], [r[1] for r in rows], "clusters by size (FineWeb-2 rehydration buckets)", log=True
-    )
+    plot = barh([r[0] for r in rows], [r[1] for r in rows], "clusters by size (FineWeb-2 rehydration buckets)")
     return (
         plot
         + table(["cluster size", "clusters", "documents"], rows)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullFormatter, StrMethodFormatter
 
 from lusomix.pipeline.inspect import VARIETY_NAMES
 
@@ -21,7 +22,7 @@ CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px
 h1{font-size:1.6em}h2{border-bottom:2px solid #1b7837;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0}td,th{padding:.2em .7em;border-bottom:1px solid #ddd;text-align:left}
 td.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%}.note{color:#666}
-.sample{font-size:.9em;overflow-wrap:anywhere}.sample td:first-child{white-space:nowrap}"""
+.sample{font-size:.9em;overflow-wrap:anywhere}.sample tr>:first-child{white-space:nowrap}"""
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -61,17 +62,36 @@ def png(fig: Figure, alt: str, tight: bool = True) -> str:
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
+def wants_log_axis(counts: Sequence[float]) -> bool:
+    """True when the positive counts span more than two orders of magnitude: a linear axis would draw the
+    small ones as slivers. Below that a linear axis keeps the bars' lengths comparable (a funnel reads as
+    one), where a log axis would make 10 and 100 look alike."""
+    positive = [c for c in counts if c > 0]
+    return bool(positive) and max(positive) > 100 * min(positive)
+
+
 def barh(
-    labels: list[str], values: list[float], title: str, colour: str | list[str] = "#1b7837", log: bool = False
+    labels: list[str], values: list[float], title: str, colour: str | list[str] = "#1b7837", log: bool | None = None
 ) -> str:
+    """Horizontal bars, first label on top, each bar's count at its end. The axis is logarithmic when ``log``
+    says so, by default when ``wants_log_axis(values)``; a log axis says so on the axis and in the alt text."""
+    log = wants_log_axis(values) if log is None else log
     fig = Figure(figsize=(9, 0.35 * len(labels) + 1))
     ax = fig.subplots()
-    ax.barh(range(len(labels)), values, color=colour)
+    bars = ax.barh(range(len(labels)), values, color=colour)
+    ax.bar_label(bars, [fmt(v) if v > 0 else "" for v in values], padding=3, fontsize=8)
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_title(title)
+    ax.margins(x=0.08)  # room for the longest bar's count
     if log:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))  # counts: 1,000 rather than 10³
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("log scale")
+        title += " (log scale)"
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no ticks at 0.25
     return png(fig, title)
 
 

@@ -121,6 +121,7 @@ class StoreLock:
         renewed = response["LastModified"]
         date = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
         now = parsedate_to_datetime(date) if date else datetime.now(UTC)
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)  # "-0000" parses without a zone
         expires_in = (renewed - now).total_seconds() + lease_s + _CLOCK_STEP_S
         return LockHolder(host, pid, token, lease_s, response["ETag"], renewed, expires_in)
 
@@ -188,9 +189,17 @@ class StoreLock:
         try:
             self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=self.etag)
         except OSError as err:
-            if not _lost_race(err):
+            if _lost_race(err):
+                self.lost = f"the run lock {self.url} was taken over before this run ended"
+                return
+            # a store without conditional deletes: the lease has two thirds of its length left at least (it
+            # was renewed every third), so nobody can take the lock over between this read and the delete
+            try:
+                holder = self.read()
+                if holder is not None and holder.token == self.token:
+                    self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key)
+            except OSError:
                 raise self._fault("delete", err) from None
-            self.lost = f"the run lock {self.url} was taken over before this run ended"
 
     def _fault(self, action: str, err: OSError) -> Exception:
         if isinstance(err, FileNotFoundError) or _code(err) == "NoSuchBucket":

@@ -9,6 +9,7 @@ import os
 import re
 import select
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -191,8 +192,6 @@ def test_sample_shows_the_script_title_as_text(small_report):
     assert SCRIPT_TITLE not in page
 
 
-# Headless chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages ending
-# in NUL, commands on the browser's fd 3, replies and events on its fd 4), so no websocket package is needed.
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",  # these machines run the tests as root
@@ -225,6 +224,10 @@ class PageView:
 
 
 class Chromium:
+    """Headless chromium driven over the DevTools protocol on a pipe (--remote-debugging-pipe: JSON messages
+    ending in NUL, commands on the browser's fd 3, replies and events on its fd 4): no websocket package, no
+    port. Its stderr goes to ``log``."""
+
     def __init__(self, profile: Path, log: Path):
         if not shutil.which("chromium"):
             pytest.fail("chromium is not installed: `make browser` installs it (apt-get install chromium)")
@@ -324,9 +327,12 @@ class Chromium:
         try:
             self.send("Browser.close")
             self.process.wait(timeout=30)
+        except (EOFError, TimeoutError, subprocess.TimeoutExpired):
+            pass  # it may go before it answers; killed below if it has not
         finally:
             if self.process.poll() is None:
                 self.process.kill()
+                self.process.wait()
             os.close(self._commands)
             os.close(self._replies)
 
@@ -421,23 +427,25 @@ def test_browser_screenshot_of_the_whole_page(in_browser):
 def test_browser_check_sees_errors_and_requests_and_the_csp_blocks_them(tmp_path):
     """The checks above would notice: a script's error and an image from elsewhere are seen on a page without
     the report's CSP, and with it neither the script nor the request happens (chromium says so as errors)."""
-    hostile = '<img alt="far" src="http://127.0.0.1:9/x.png"><script>console.error("ran")</script>'
-    open_page = tmp_path / "open.html"
-    open_page.write_text(f"<!doctype html><html><body>{hostile}</body></html>")
-    guarded = tmp_path / "guarded.html"
-    guarded.write_text(
-        f'<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="{CSP}"></head>'
-        f"<body>{hostile}</body></html>"
-    )
-    browser = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
-    try:
-        unguarded, held = browser.open(open_page), browser.open(guarded)
-    finally:
-        browser.close()
-    assert "ran" in unguarded.errors and "http://127.0.0.1:9/x.png" in unguarded.requests
+    with socket.socket() as closed:  # bound, not listening: a connection to it is refused at once, and stays local
+        closed.bind(("127.0.0.1", 0))
+        far = f"http://127.0.0.1:{closed.getsockname()[1]}/x.png"
+        hostile = f'<img alt="far" src="{far}"><script>console.error("ran")</script>'
+        open_page, guarded = tmp_path / "open.html", tmp_path / "guarded.html"
+        open_page.write_text(f"<!doctype html><html><body>{hostile}</body></html>")
+        guarded.write_text(
+            f'<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="{CSP}"></head>'
+            f"<body>{hostile}</body></html>"
+        )
+        browser = Chromium(tmp_path / "profile", tmp_path / "chromium.log")
+        try:
+            unguarded, held = browser.open(open_page), browser.open(guarded)
+        finally:
+            browser.close()
+    assert "ran" in unguarded.errors and far in unguarded.requests
     assert unguarded.images == [{"alt": "far", "complete": True, "naturalWidth": 0}]
-    assert "ran" not in held.errors and "http://127.0.0.1:9/x.png" not in held.requests
-    assert held.blocked == ["http://127.0.0.1:9/x.png (csp)"]
+    assert "ran" not in held.errors and far not in held.requests
+    assert held.blocked == [f"{far} (csp)"]
     assert any("Content Security Policy" in e for e in held.errors), held.errors
 
 

@@ -20,7 +20,7 @@ from lusomix.store_lock import LOCK_NAME, StoreLock, store_lock
 
 s3fs = pytest.importorskip("s3fs", reason="needs s3fs (the s3 extra)")
 
-LEASE_S = 2.0  # seconds: a lease runs out within LEASE_S + 1 of its last renewal (store clock, whole seconds)
+LEASE_S = 3.0  # seconds: a lease runs out within LEASE_S + 1 of its last renewal (store clock, whole seconds)
 
 
 @pytest.fixture
@@ -83,7 +83,6 @@ def test_the_lock_names_its_holder_while_held_and_is_gone_after(fs, run_url):
 
 def test_a_second_run_is_refused_at_once_in_one_line(fs, run_url):
     with store_lock(fs, run_url, lease_s=LEASE_S) as first:
-        etag = first.etag
         with pytest.raises(UsageError) as refused, store_lock(fs, run_url, lease_s=LEASE_S):
             pytest.fail("a second holder got the lock")
         message = str(refused.value)
@@ -92,7 +91,6 @@ def test_a_second_run_is_refused_at_once_in_one_line(fs, run_url):
         wait_s = float(message.split("taken over in ")[1].split(" s;")[0])
         assert 0 < wait_s <= LEASE_S + 1
         assert _lock_json(fs, run_url)["token"] == first.token  # the refused run changed nothing
-        assert first.etag in (etag, fs.info(f"{run_url}/{LOCK_NAME}")["ETag"])
 
 
 @pytest.mark.slow

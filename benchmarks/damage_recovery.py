@@ -27,13 +27,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "data_samples"))
 import mutants  # noqa: E402
 
+from lusomix.run_folder import RunFolder  # noqa: E402
 from lusomix.stages.ingest import ArchiveReader, IngestConfig  # noqa: E402
 
 CAPTURES = ("response", "revisit", "resource")
 
 
 def _outcomes(path: Path, reports: Path) -> tuple[Counter, bool]:
-    reader = ArchiveReader([str(path)], str(reports), IngestConfig())
+    reader = ArchiveReader([str(path)], RunFolder(reports), IngestConfig())
     got: Counter = Counter()
     for doc in reader.run(None, rank=0, world_size=1):
         if doc.metadata.get("reject") == "damaged_record":

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lusomix.filters.minhash import candidate_probability, shingles  # noqa: E402
 from lusomix.filters.text import text_hash  # noqa: E402
+from lusomix.run_folder import RunFolder  # noqa: E402
 from lusomix.stages.dedup import DedupConfig, run_dedup_local  # noqa: E402
 from lusomix.stages.schema import DOCS_SCHEMA  # noqa: E402
 
@@ -170,7 +171,7 @@ def bucket_of(j: float) -> str:
 
 def evaluate(docs, positives, negatives, config: DedupConfig, work: Path) -> dict:
     rate = write_docs(docs, config, work / "docs")
-    clusters = pl.read_parquet(run_dedup_local(work / "docs", work / "dedup", config))
+    clusters = pl.read_parquet(run_dedup_local(RunFolder(work), config))
     cluster_of = dict(zip(clusters["id"], clusters["cluster_id"]))
     bands, rows = config.bands_rows()
 

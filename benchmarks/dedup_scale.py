@@ -102,26 +102,28 @@ def generate(n_docs: int, bands: int, folder: Path, seed: int = 0) -> np.ndarray
     return group
 
 
-def _band_worker(args: tuple[str, str, int, int]) -> int:
+def _band_worker(args: tuple[str, int, int]) -> int:
+    from lusomix.run_folder import RunFolder
     from lusomix.stages.dedup import BandGrouper, DedupConfig
 
-    docs, work, rank, world_size = args
-    list(BandGrouper(docs, work, DedupConfig()).run(None, rank=rank, world_size=world_size))
+    root, rank, world_size = args
+    list(BandGrouper(RunFolder(root), DedupConfig()).run(None, rank=rank, world_size=world_size))
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def run_dedup(docs: str, work: str, workers: int) -> dict:
-    """Child process: band units on ``workers`` processes, then the builder here."""
+def run_dedup(root: str, workers: int) -> dict:
+    """Child process: band units on ``workers`` processes, then the builder here (ROOT/docs -> ROOT/dedup)."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
+    from lusomix.run_folder import RunFolder
     from lusomix.stages.dedup import ClusterBuilder, DedupConfig
 
     start = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        worker_rss = list(pool.map(_band_worker, [(docs, work, r, workers) for r in range(workers)]))
+        worker_rss = list(pool.map(_band_worker, [(root, r, workers) for r in range(workers)]))
     grouped = time.perf_counter()
-    list(ClusterBuilder(docs, work, f"{work}/clusters.parquet", DedupConfig()).run(None))
+    list(ClusterBuilder(RunFolder(root), DedupConfig()).run(None))
     done = time.perf_counter()
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     return {
@@ -157,7 +159,7 @@ def scale(n_docs: int, workers: int, root: Path) -> None:
     size_mb = sum(f.stat().st_size for f in (root / "docs").glob("*")) / 2**20
     print(f"{n_docs:>10,} docs: generated {size_mb:,.0f} MB of docs/ in {time.perf_counter() - t:.0f}s", flush=True)
     env = {**os.environ, "POLARS_MAX_THREADS": str(max(1, os.cpu_count() // workers))}
-    cmd = [sys.executable, __file__, "--child", str(root / "docs"), str(root / "dedup"), str(workers)]
+    cmd = [sys.executable, __file__, "--child", str(root), str(workers)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(out.stderr)
@@ -214,7 +216,7 @@ def signatures(n_docs: int) -> None:
 
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(run_dedup(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
+        print(json.dumps(run_dedup(sys.argv[2], int(sys.argv[3]))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, nargs="*", default=[], help="corpus sizes of the dedup pass")

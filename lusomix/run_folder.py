@@ -1,4 +1,4 @@
-"""The run folder: where a run's outputs live, how they are written, and the mix manifest.
+"""The run folder: where a run's outputs live, the one way they are read and written, and the mix manifest.
 
 ```
 OUT/docs/part-RRRRR.parquet        every Portuguese document (one part per input file)
@@ -8,127 +8,341 @@ OUT/mixes/NAME/shard-NNNNN.parquet + manifest.json
 OUT/stats.json, OUT/report/index.html, OUT/pretrain/MIX/, OUT/logs/PASS/
 ```
 
-Every file is written under a temporary name beside its final one and renamed when complete, so a reader
-never sees half a file and a crash leaves only temporary names (hidden, with the writer's pid: two writers
-never share one). Outputs are local folders: inputs may be fsspec URLs, outputs may not (yet); write
-locally and copy the finished folder to object storage. The variety labels are declared here, once: every
-layer above reads and writes them.
+A run folder is a URL over one fsspec filesystem: a local folder (a path is a URL too) or an object store
+(``s3://bucket/run``, any protocol fsspec knows, with its package installed). :class:`RunFolder` is the
+only way a run's files are read or written. A final file is *published* whole: on a local disk it is
+written under a temporary name beside its final one and renamed; on a store it is written on this node's
+disk and uploaded as one object (one PUT, or one completed multipart upload), so a reader never meets half
+a file and a killed run leaves nothing that looks finished. A folder made of several files (a checkpoint,
+a model) is complete when its marker file, published last, is there. Temporary names are hidden and carry
+the writer's pid (``.NAME.PID.tmp``); scratch folders follow the same rule, so one cleanup knows them all.
+The variety labels are declared here, once: every layer above reads and writes them.
 """
 
 from __future__ import annotations
 
-import errno
-import fcntl
+import hashlib
 import json
 import os
 import re
 import shutil
-import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from lusomix.errors import OutputFault, UsageError
+import polars as pl
+import pyarrow.parquet as pq
+from fsspec.core import url_to_fs
+
+from lusomix.errors import UsageError
 
 PT_PT, PT_BR, UNKNOWN = "pt_PT", "pt_BR", "unknown"
 LABELS = (PT_PT, PT_BR)  # what a text is
 VARIETIES = (PT_PT, PT_BR, UNKNOWN)  # what the variety column holds
 
 PART_GLOB = "part-*.parquet"
-
-
-@dataclass(frozen=True)
-class RunFolder:
-    """The paths of one run's outputs."""
-
-    root: Path
-
-    @property
-    def docs(self) -> Path:
-        return self.root / "docs"
-
-    @property
-    def rejected(self) -> Path:
-        return self.root / "rejected"
-
-    @property
-    def dedup(self) -> Path:
-        return self.root / "dedup"
-
-    @property
-    def clusters(self) -> Path:
-        return self.dedup / "clusters.parquet"
-
-    @property
-    def mixes(self) -> Path:
-        return self.root / "mixes"
-
-    @property
-    def stats(self) -> Path:
-        return self.root / "stats.json"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report"
-
-    def mix(self, name: str) -> Path:
-        return self.mixes / name
-
-    def pretrain(self, mix: str) -> Path:
-        return self.root / "pretrain" / mix
-
-    def logs(self, pass_name: str) -> Path:
-        return self.root / "logs" / pass_name
-
-
 LOCK_FILE = ".lusomix.lock"
-
-
-@contextmanager
-def run_lock(root: Path) -> Iterator[None]:
-    """One run at a time in a run folder. The lock is an ``flock`` on ``root/.lusomix.lock``, which names the
-    holder (pid@host): the kernel releases it when its process ends, however it ends, so a lock left by a
-    killed run is never in the way (the next run takes it over). Local filesystems only (NFS may not honour
-    flock)."""
-    path = Path(root) / LOCK_FILE
-    handle = open(path, "a+")  # held open for the whole run: the flock lives as long as it
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown pid"
-            in_use = f"{root} is in use by another lusomix run ({holder})"
-            raise UsageError(f"{in_use}; wait for it, or use another --output") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
-        handle.flush()
-        remove_temporaries(Path(root))  # no other run writes here now: what a killed run left is garbage
-        yield
-    finally:
-        handle.close()  # releases the flock
-
-
 _TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
+_TEMPORARY_PID = re.compile(r"\..+\.(\d+)\.tmp")
+# scratch folders of runs whose folder is on a store: on this node's disk
+SCRATCH = Path(tempfile.gettempdir()) / "lusomix-scratch"
 
 
-def remove_temporaries(root: Path) -> int:
-    """Remove the temporary files and folders (``temporary_name``) under ``root``; how many. Only for a
-    holder of ``run_lock``: another run's temporaries are its files in progress."""
-    removed = 0
-    for folder, dirs, files in os.walk(root):
-        for name in [d for d in dirs if _TEMPORARY.fullmatch(d)]:
-            shutil.rmtree(Path(folder) / name, ignore_errors=True)
-            dirs.remove(name)
-            removed += 1
-        for name in files:
-            if _TEMPORARY.fullmatch(name):
-                (Path(folder) / name).unlink(missing_ok=True)
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def temporary_name(name: str) -> str:
+    """Where ``name`` is written before it is renamed (or a scratch folder's name): hidden, unique to this
+    process, and known to :meth:`RunFolder.remove_temporaries`."""
+    return f".{name}.{os.getpid()}.tmp"
+
+
+def is_url(location: str | os.PathLike) -> bool:
+    return "://" in str(location) and not str(location).startswith("file://")
+
+
+class RunFolder:
+    """A folder of a run (its root, or one inside it: a mix, a pretraining run) over one fsspec filesystem.
+
+    ``url`` is a local path (made absolute) or a URL; ``storage_options`` go to the filesystem (an S3 endpoint,
+    a profile), on top of what the environment gives (``AWS_*``). Paths given to the methods are relative to
+    the folder, with ``/``. A RunFolder pickles to the workers of both executors (its options, not its
+    connections), and never shows its options: they may hold a secret.
+    """
+
+    url: str
+    storage_options: dict
+    local: bool
+
+    def __init__(self, url: str | os.PathLike | RunFolder, storage_options: dict | None = None):
+        if isinstance(url, RunFolder):
+            if storage_options is None:
+                storage_options = url.storage_options
+            url = url.url
+        text = str(url)
+        self.local = not is_url(text)
+        self.url = str(Path(text.removeprefix("file://")).expanduser().absolute()) if self.local else text.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.fs, self.path = url_to_fs(self.url, **self.storage_options)
+        self.path = self.path.rstrip("/") if self.path != "/" else self.path
+
+    def __reduce__(self):
+        return (RunFolder, (self.url, self.storage_options))
+
+    def __repr__(self) -> str:
+        return f"RunFolder({self.url!r})"
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFolder) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    # ---- where -------------------------------------------------------------------------------------
+
+    def join(self, *rel: str) -> str:
+        """The filesystem's path of ``rel`` (what ``fs`` methods, pyarrow and torch take with ``fs``)."""
+        parts = [p.strip("/") for p in rel if p and p.strip("/")]
+        return "/".join([self.path.rstrip("/"), *parts]) if parts else self.path
+
+    def url_of(self, *rel: str) -> str:
+        """``rel`` as a URL (a local path stays a path): for messages and for tools that take URLs."""
+        parts = [p.strip("/") for p in rel if p and p.strip("/")]
+        return "/".join([self.url, *parts]) if parts else self.url
+
+    def child(self, *rel: str) -> RunFolder:
+        return RunFolder(self.url_of(*rel), self.storage_options)
+
+    # the run's places
+    def mix(self, name: str) -> RunFolder:
+        return self.child("mixes", name)
+
+    def pretrain(self, mix: str) -> RunFolder:
+        return self.child("pretrain", mix)
+
+    def logs(self, pass_name: str) -> RunFolder:
+        return self.child("logs", pass_name)
+
+    DOCS, REJECTED, DEDUP, CLUSTERS = "docs", "rejected", "dedup", "dedup/clusters.parquet"
+    MIXES, STATS, REPORT = "mixes", "stats.json", "report"
+
+    # ---- reading -----------------------------------------------------------------------------------
+
+    def exists(self, rel: str = "") -> bool:
+        return bool(self.fs.exists(self.join(rel)))
+
+    def isfile(self, rel: str) -> bool:
+        return bool(self.fs.isfile(self.join(rel)))
+
+    def isdir(self, rel: str = "") -> bool:
+        return bool(self.fs.isdir(self.join(rel)))
+
+    def size(self, rel: str) -> int:
+        return int(self.fs.size(self.join(rel)))
+
+    def glob(self, pattern: str) -> list[str]:
+        """Relative paths matching ``pattern`` (one LIST per folder level it spans), sorted; temporaries never
+        match a pattern that names a prefix (``part-*``), hidden files being ``.``-prefixed."""
+        base = self.path.rstrip("/") + "/"
+        found = self.fs.glob(self.join(pattern))
+        return sorted(str(p)[len(base) :] if str(p).startswith(base) else str(p) for p in found)
+
+    def open(self, rel: str, mode: str = "rb", **kwargs) -> IO:
+        """A file to read (or, locally, to append to). Writing a final file goes through :meth:`publish`."""
+        if any(c in mode for c in "wx"):
+            raise ValueError("write a run's file with publish(), whole")
+        return self.fs.open(self.join(rel), mode, **kwargs)
+
+    def read_text(self, rel: str) -> str:
+        with self.open(rel, "rb") as f:
+            return f.read().decode("utf-8")
+
+    def read_json(self, rel: str) -> Any:
+        return json.loads(self.read_text(rel))
+
+    def local_path(self, rel: str = "") -> str | None:
+        """``rel`` as a path of this machine, when the folder is local (None on a store)."""
+        return self.join(rel) if self.local else None
+
+    @contextmanager
+    def fetch(self, rel: str = "") -> Iterator[str]:
+        """A local path holding ``rel`` (a file or a folder): itself on a local disk, else a copy in a scratch
+        folder of this node, removed after the block."""
+        if self.local:
+            yield self.join(rel)
+            return
+        with self.scratch("fetch") as tmp:
+            target = os.path.join(tmp, Path(rel or self.path).name or "root")
+            if self.isdir(rel):
+                self.fs.get(self.join(rel).rstrip("/") + "/", target.rstrip("/") + "/", recursive=True)
+            else:
+                self.fs.get_file(self.join(rel), target)
+            yield target
+
+    def sha256(self, rel: str) -> str:
+        with self.open(rel, "rb") as f:
+            return _sha256(f)
+
+    # ---- writing -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def publish(self, rel: str) -> Iterator[str]:
+        """A local path to write ``rel``'s content to (a file, or a folder the block creates); when the block
+        ends without an error it becomes ``rel``, whole: a rename on a local disk (a folder replaces the old
+        one), an upload on a store (a folder's files in name order: write its marker with another publish,
+        after). When the block raises, nothing is published and the temporary is removed."""
+        if self.local:
+            final = Path(self.join(rel))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(temporary_name(final.name))
+            try:
+                yield str(tmp)
+                if final.is_dir() and tmp.is_dir():
+                    shutil.rmtree(final)
+                os.replace(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+                raise
+            return
+        with self.scratch("publish") as folder:
+            local = os.path.join(folder, Path(rel).name)
+            yield local
+            if os.path.isdir(local):
+                self.rm(rel, recursive=True)
+                self.put_tree(local, rel)
+            else:
+                self.fs.put_file(local, self.join(rel))
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        if self.local:
+            with self.publish(rel) as tmp:
+                Path(tmp).write_bytes(data)
+        else:  # one PUT, no local copy
+            self.fs.pipe_file(self.join(rel), data)
+
+    def write_text(self, rel: str, text: str) -> None:
+        self.write_bytes(rel, text.encode("utf-8"))
+
+    def write_json(self, rel: str, obj: Any, indent: int = 2) -> None:
+        self.write_text(rel, json.dumps(obj, indent=indent, ensure_ascii=False, default=str) + "\n")
+
+    def put_tree(self, local: str | os.PathLike, rel: str) -> None:
+        """Move the files under the local folder ``local`` to ``rel`` (merged with what is there): each a
+        rename on a local disk, an upload on a store."""
+        for path in sorted(Path(local).rglob("*")):
+            if path.is_file():
+                target = self.join(rel, path.relative_to(local).as_posix())
+                if self.local:
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, target)
+                else:
+                    self.fs.put_file(str(path), target)
+
+    def append_text(self, rel: str, text: str) -> None:
+        """Add ``text`` at the end of ``rel``: an append on a local disk; on a store (no append) the object is
+        written again whole (for small logs such as metrics.jsonl)."""
+        if self.local:
+            Path(self.join(rel)).parent.mkdir(parents=True, exist_ok=True)
+            with open(self.join(rel), "a", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            self.write_text(rel, (self.read_text(rel) if self.exists(rel) else "") + text)
+
+    def makedirs(self, rel: str = "") -> None:
+        """A folder (a no-op on a store, where folders are key prefixes)."""
+        if self.local:
+            Path(self.join(rel)).mkdir(parents=True, exist_ok=True)
+
+    def rm(self, rel: str, recursive: bool = False) -> None:
+        """Remove ``rel`` if it is there."""
+        path = self.join(rel)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=recursive)
+
+    @contextmanager
+    def scratch(self, name: str = "scratch") -> Iterator[str]:
+        """A temporary local folder (e.g. a mix's buckets), removed after the block. Inside the folder on a
+        local disk; for a store, in this node's temporary folder (``SCRATCH``). Either way its name is a
+        temporary name, so :meth:`remove_temporaries` removes what a killed run left."""
+        base = Path(self.join()) if self.local else SCRATCH
+        base.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{name}-", suffix=f".{os.getpid()}.tmp", dir=base))
+        try:
+            yield str(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def remove_temporaries(self) -> int:
+        """Remove the temporary files and folders under a local folder, or, for a store, the scratch folders
+        on this node of processes that are gone; how many. Only for a holder of the run's lock: another
+        run's temporaries are its files in progress."""
+        removed = 0
+        if not self.local:
+            for entry in SCRATCH.glob(".*.tmp") if SCRATCH.is_dir() else []:
+                match = _TEMPORARY_PID.fullmatch(entry.name)
+                if match and not _alive(int(match.group(1))):
+                    shutil.rmtree(entry, ignore_errors=True)
+                    removed += 1
+            return removed
+        for folder, dirs, files in os.walk(self.join()):
+            for name in [d for d in dirs if _TEMPORARY.fullmatch(d)]:
+                shutil.rmtree(Path(folder) / name, ignore_errors=True)
+                dirs.remove(name)
                 removed += 1
-    return removed
+            for name in files:
+                if _TEMPORARY.fullmatch(name):
+                    (Path(folder) / name).unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    # ---- for the libraries -------------------------------------------------------------------------
+
+    def datafolder(self, rel: str = ""):
+        """datatrove's view of ``rel`` (its steps and executors write through it)."""
+        from datatrove.io import DataFolder
+
+        return DataFolder(self.join(rel), fs=self.fs)
+
+    def parquet_source(self, rel: str) -> Any:
+        """What polars' and pyarrow's readers take for a file: its path when local, else an open file."""
+        return self.join(rel) if self.local else self.open(rel, "rb")
+
+    def scan_parquet(self, rels: list[str], **kwargs) -> pl.LazyFrame:
+        """A polars lazy scan of these Parquet files (in order), local or on the store."""
+        return pl.scan_parquet([self.parquet_source(r) for r in rels], **kwargs)
+
+    def parquet_file(self, rel: str) -> pq.ParquetFile:
+        return pq.ParquetFile(self.parquet_source(rel))
+
+
+def _sha256(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def local_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file on this node's disk (e.g. a temporary before it is published)."""
+    with open(path, "rb") as f:
+        return _sha256(f)
+
+
+def as_folder(location: str | os.PathLike | RunFolder, storage_options: dict | None = None) -> RunFolder:
+    return location if isinstance(location, RunFolder) else RunFolder(location, storage_options)
 
 
 def part_name(rank: int) -> str:
@@ -136,98 +350,13 @@ def part_name(rank: int) -> str:
     return f"part-{rank:05d}.parquet"
 
 
-def parts(folder: str | os.PathLike) -> list[Path]:
-    """The Parquet parts of docs/ or rejected/, in order (temporary files never match)."""
-    return sorted(Path(folder).glob(PART_GLOB))
+def parts(folder: RunFolder, table: str) -> list[str]:
+    """The Parquet parts of ``table`` (docs or rejected), relative to ``folder``, in order (temporary files,
+    hidden, never match)."""
+    return folder.glob(f"{table}/{PART_GLOB}")
 
 
-def temporary_name(name: str) -> str:
-    """Where ``name`` is written before it is renamed: hidden, and unique to this process."""
-    return f".{name}.{os.getpid()}.tmp"
-
-
-@contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """A temporary path to write ``path``'s content to (a file or a folder); renamed to ``path`` when the
-    block ends without an error, removed when it raises."""
-    path = Path(path)
-    tmp = path.with_name(temporary_name(path.name))
-    try:
-        yield tmp
-        if path.is_dir() and tmp.is_dir():  # a folder is replaced whole
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: Path | str, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
-def write_json_atomic(path: Path | str, obj: Any, indent: int = 2) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False, default=str) + "\n")
-
-
-def check_output_name(path: str) -> str:
-    """The checks that need no filesystem (config validation): not empty, not a URL."""
-    if not str(path).strip():
-        raise ValueError("the output folder is empty")
-    if "://" in str(path):
-        raise ValueError(f"output must be a local folder, not a URL ({path}): write locally, then copy")
-    return path
-
-
-def prepare_output_dir(path: str | os.PathLike) -> Path:
-    """Create ``path`` (and parents) if needed; a file in the way or an unwritable place is a UsageError.
-    Created up front, so a bad ``--output`` is one clear error, not a crash halfway through a pass."""
-    try:
-        check_output_name(str(path))
-    except ValueError as err:
-        raise UsageError(str(err)) from None
-    folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"output {folder} exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputFault(f"cannot create the output folder {folder}: {err.strerror or err}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):  # access(2) also says EROFS for a read-only mount, even to root
-        raise OutputFault(f"cannot write to the output folder {folder}: read-only or not permitted")
-    return folder
-
-
-def vanished(root: Path) -> OutputFault | None:
-    """An OutputFault when the run folder ``root`` was deleted while a run held it (its lock file went with
-    it); writers that create their folders would otherwise bring back a part of it and call it done."""
-    if (root / LOCK_FILE).is_file():
-        return None
-    return OutputFault(f"{root} was deleted during the run; run the same command again to start afresh")
-
-
-_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
-_NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-def output_fault(err: BaseException, root: Path) -> OutputFault | None:
-    """What ``err``, raised while a run wrote into ``root``, means to its user when the cause is the output
-    filesystem (full, read-only, the folder deleted); None when it is something else. A failed task's error
-    comes as the ``cause`` of its ``PassFailed``."""
-    cause = err if isinstance(err, OSError) else getattr(err, "cause", None)
-    if (gone := vanished(root)) is not None:
-        return gone
-    if not isinstance(cause, OSError):
-        return None
-    if cause.errno in _NO_SPACE:
-        return OutputFault(f"no space left on {root}; free some and run the same command again to resume")
-    if cause.errno in _NOT_WRITABLE:
-        return OutputFault(f"cannot write to {cause.filename or root}: {cause.strerror}")
-    return None
+# ---- the mix manifest ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -250,34 +379,53 @@ class Manifest:
     FILE = "manifest.json"
 
     @classmethod
-    def path(cls, mix_dir: Path | str) -> Path:
-        return Path(mix_dir) / cls.FILE
+    def exists(cls, mix: RunFolder) -> bool:
+        return mix.isfile(cls.FILE)
 
     @classmethod
-    def exists(cls, mix_dir: Path | str) -> bool:
-        return cls.path(mix_dir).is_file()
-
-    @classmethod
-    def read(cls, mix_dir: Path | str) -> Manifest:
+    def read(cls, mix: RunFolder) -> Manifest:
         """The manifest of a mix folder; a missing or malformed one is a one-line UsageError."""
-        path = cls.path(mix_dir)
-        if not path.is_file():
-            raise UsageError(f"no mix at {mix_dir}: {cls.FILE} not found")
+        if not cls.exists(mix):
+            raise UsageError(f"no mix at {mix}: {cls.FILE} not found")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(mix.read_text(cls.FILE))
             known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-            manifest = cls(**{"name": Path(mix_dir).name, **known})
+            manifest = cls(**{"name": Path(mix.path).name, **known})
             for shard in manifest.shards:
                 shard["path"], shard["rows"] = str(shard["path"]), int(shard["rows"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(f"{path}: not a mix manifest ({type(exc).__name__}: {exc})") from None
+            raise UsageError(f"{mix.url_of(cls.FILE)}: not a mix manifest ({type(exc).__name__}: {exc})") from None
         return manifest
-
-    def shard_paths(self, mix_dir: Path | str) -> list[Path]:
-        return [Path(mix_dir) / shard["path"] for shard in self.shards]
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def write(self, mix_dir: Path | str) -> None:
-        write_json_atomic(self.path(mix_dir), self.to_dict())
+    def write(self, mix: RunFolder) -> None:
+        mix.write_json(self.FILE, self.to_dict())
+
+
+# ---- files named by a path or URL alone ------------------------------------------------------------------
+
+
+def _split(location: str | os.PathLike) -> tuple[RunFolder, str]:
+    text = str(location).rstrip("/")
+    parent, _, name = text.rpartition("/")
+    return RunFolder(parent or "."), name
+
+
+@contextmanager
+def atomic_path(location: str | os.PathLike) -> Iterator[str]:
+    """:meth:`RunFolder.publish` for a file or folder named by its path or URL alone."""
+    folder, name = _split(location)
+    with folder.publish(name) as tmp:
+        yield tmp
+
+
+def write_text_atomic(location: str | os.PathLike, text: str) -> None:
+    folder, name = _split(location)
+    folder.write_text(name, text)
+
+
+def write_json_atomic(location: str | os.PathLike, obj: Any, indent: int = 2) -> None:
+    folder, name = _split(location)
+    folder.write_json(name, obj, indent)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from lusomix.filters.minhash import MinHasher, lsh_params, shingle_hash32, shingles
 from lusomix.filters.text import text_hash
+from lusomix.run_folder import RunFolder
 from lusomix.stages.dedup import (
     BandGrouper,
     ClusterBuilder,
@@ -142,7 +143,7 @@ def write_docs(docs_dir: Path, docs: dict, config: DedupConfig = CONFIG, files: 
 def clusters_path(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("dedup")
     write_docs(root / "docs", DOCS)
-    return run_dedup_local(root / "docs", root / "dedup", CONFIG)
+    return Path(run_dedup_local(RunFolder(root), CONFIG))
 
 
 @pytest.fixture(scope="module")
@@ -186,16 +187,17 @@ def test_keep_policy_prefers_pt_PT_then_fewer_flags_then_most_recent(clusters):
 def test_keep_policy_order_is_configurable(tmp_path):
     config = DedupConfig(keep=["oldest"])
     write_docs(tmp_path / "docs", DOCS, config)
-    frame = pl.read_parquet(run_dedup_local(tmp_path / "docs", tmp_path / "dedup", config))
+    frame = pl.read_parquet(run_dedup_local(RunFolder(tmp_path), config))
     assert set(frame.filter("keep")["id"]) == {"a2", "b2", "c1", "d1", "d2", "e1"}
 
 
 def test_output_is_deterministic_and_a_rerun_skips_finished_units(tmp_path):
-    write_docs(tmp_path / "docs", DOCS)
-    first = run_dedup_local(tmp_path / "docs", tmp_path / "one", CONFIG).read_bytes()
-    second = run_dedup_local(tmp_path / "docs", tmp_path / "two", CONFIG).read_bytes()
+    write_docs(tmp_path / "one" / "docs", DOCS)
+    write_docs(tmp_path / "two" / "docs", DOCS)
+    first = Path(run_dedup_local(RunFolder(tmp_path / "one"), CONFIG)).read_bytes()
+    second = Path(run_dedup_local(RunFolder(tmp_path / "two"), CONFIG)).read_bytes()
     assert first == second
-    grouper = BandGrouper(str(tmp_path / "docs"), str(tmp_path / "one"), CONFIG)
+    grouper = BandGrouper(RunFolder(tmp_path / "one"), CONFIG)
     list(grouper.run(None, rank=1, world_size=2))
     assert grouper.stats["units_already_done"].total == units(CONFIG) // 2
     assert "units_done" not in grouper.stats.stats
@@ -203,42 +205,40 @@ def test_output_is_deterministic_and_a_rerun_skips_finished_units(tmp_path):
 
 def test_band_tasks_split_across_ranks_give_the_same_clusters(tmp_path, clusters):
     write_docs(tmp_path / "docs", DOCS)
-    docs, work = str(tmp_path / "docs"), str(tmp_path / "dedup")
+    run = RunFolder(tmp_path)
     for rank in range(3):
-        list(BandGrouper(docs, work, CONFIG).run(None, rank=rank, world_size=3))
-    list(ClusterBuilder(docs, work, str(tmp_path / "clusters.parquet"), CONFIG).run(None))
-    assert pl.read_parquet(tmp_path / "clusters.parquet").equals(clusters)
+        list(BandGrouper(run, CONFIG).run(None, rank=rank, world_size=3))
+    list(ClusterBuilder(run, CONFIG).run(None))
+    assert pl.read_parquet(tmp_path / "dedup" / "clusters.parquet").equals(clusters)
 
 
 def test_steps_run_under_datatrove_local_executor(tmp_path, clusters):
     from datatrove.executor import LocalPipelineExecutor
 
     write_docs(tmp_path / "docs", DOCS)
-    docs, work = str(tmp_path / "docs"), str(tmp_path / "dedup")
+    run = RunFolder(tmp_path)
     LocalPipelineExecutor(
-        [BandGrouper(docs, work, CONFIG)], tasks=units(CONFIG), workers=1, logging_dir=str(tmp_path / "logs1")
+        [BandGrouper(run, CONFIG)], tasks=units(CONFIG), workers=1, logging_dir=str(tmp_path / "logs1")
     ).run()
-    LocalPipelineExecutor(
-        [ClusterBuilder(docs, work, f"{work}/clusters.parquet", CONFIG)], tasks=1, logging_dir=str(tmp_path / "logs2")
-    ).run()
-    assert pl.read_parquet(f"{work}/clusters.parquet").equals(clusters)
+    LocalPipelineExecutor([ClusterBuilder(run, CONFIG)], tasks=1, logging_dir=str(tmp_path / "logs2")).run()
+    assert pl.read_parquet(tmp_path / "dedup" / "clusters.parquet").equals(clusters)
 
 
 def test_builder_refuses_edges_of_other_docs(tmp_path):
     write_docs(tmp_path / "docs", DOCS)
-    docs, work = str(tmp_path / "docs"), str(tmp_path / "dedup")
-    list(BandGrouper(docs, work, CONFIG).run(None))
+    run = RunFolder(tmp_path)
+    list(BandGrouper(run, CONFIG).run(None))
     write_docs(tmp_path / "docs", DOCS, files=3)  # a new part file: row numbers changed
     with pytest.raises(DedupInputError, match="stale"):
-        list(ClusterBuilder(docs, work, str(tmp_path / "clusters.parquet"), CONFIG).run(None))
-    frame = pl.read_parquet(run_dedup_local(docs, work, CONFIG))  # the grouper redoes stale units
+        list(ClusterBuilder(run, CONFIG).run(None))
+    frame = pl.read_parquet(run_dedup_local(run, CONFIG))  # the grouper redoes stale units
     assert _partition(frame)["c1"] == {"c1", "c2", "c3"}
 
 
 def test_band_count_must_match_the_extract_pass(tmp_path):
     write_docs(tmp_path / "docs", DOCS, DedupConfig(num_perm=112))
     with pytest.raises(DedupInputError, match="14 band hashes per document but the dedup config gives 25"):
-        run_dedup_local(tmp_path / "docs", tmp_path / "dedup", CONFIG)
+        run_dedup_local(RunFolder(tmp_path), CONFIG)
 
 
 def test_a_new_collection_is_deduplicated_against_previous_runs(tmp_path):
@@ -246,29 +246,29 @@ def test_a_new_collection_is_deduplicated_against_previous_runs(tmp_path):
     second = {k: DOCS[k] for k in ("a2", "b2", "d1", "d2")}
     third = {k: DOCS[k] for k in ("c2",)} | {"f1": (P[5], "pt_PT", [], 2020)}
     write_docs(tmp_path / "one" / "docs", first)
-    run_dedup_local(tmp_path / "one" / "docs", tmp_path / "one" / "dedup", CONFIG)
+    run_dedup_local(RunFolder(tmp_path / "one"), CONFIG)
     config = DedupConfig(previous_index=str(tmp_path / "one" / "dedup"))
     write_docs(tmp_path / "two" / "docs", second, config)
-    two = pl.read_parquet(run_dedup_local(tmp_path / "two" / "docs", tmp_path / "two" / "dedup", config))
+    two = pl.read_parquet(run_dedup_local(RunFolder(tmp_path / "two"), config))
     rows = {r["id"]: (r["cluster_id"], r["cluster_size"], r["keep"]) for r in two.iter_rows(named=True)}
     # a2 and b2 duplicate documents of the first run: already in the corpus, not kept again
     assert rows == {"a2": ("a1", 2, False), "b2": ("b1", 2, False), "d1": ("d1", 1, True), "d2": ("d2", 1, True)}
     # the index accumulates: a third run against the second still sees the first run's c1
     config = DedupConfig(previous_index=str(tmp_path / "two" / "dedup"))
     write_docs(tmp_path / "three" / "docs", third, config, files=1)
-    three = pl.read_parquet(run_dedup_local(tmp_path / "three" / "docs", tmp_path / "three" / "dedup", config))
+    three = pl.read_parquet(run_dedup_local(RunFolder(tmp_path / "three"), config))
     assert three.rows() == [("c2", "c1", 2, False), ("f1", "f1", 1, True)]
 
 
 def test_previous_index_must_use_the_same_minhash_parameters(tmp_path):
     write_docs(tmp_path / "one" / "docs", DOCS)
-    run_dedup_local(tmp_path / "one" / "docs", tmp_path / "one" / "dedup", CONFIG)
+    run_dedup_local(RunFolder(tmp_path / "one"), CONFIG)
     config = DedupConfig(num_perm=112, previous_index=str(tmp_path / "one" / "dedup"))
     write_docs(tmp_path / "two" / "docs", DOCS, config)
     with pytest.raises(DedupInputError, match="was built with MinHash"):
-        run_dedup_local(tmp_path / "two" / "docs", tmp_path / "two" / "dedup", config)
+        run_dedup_local(RunFolder(tmp_path / "two"), config)
     with pytest.raises(DedupInputError, match="no readable index.json"):
-        run_dedup_local(tmp_path / "two" / "docs", tmp_path / "x", DedupConfig(previous_index=str(tmp_path)))
+        run_dedup_local(RunFolder(tmp_path / "two"), DedupConfig(previous_index=str(tmp_path)))
 
 
 def test_config_rejects_unknown_keep_criteria_and_bad_thresholds():

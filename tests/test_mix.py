@@ -14,9 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from lusomix.mix.build import build_mix, file_sha256, plan_mix
+from lusomix.mix.build import build_mix, plan_mix
 from lusomix.mix.hashing import _SALT_DRAW, id_hash64, repeat_key, repeats_for
 from lusomix.mix.recipe import MixInputError, MixRecipe
+from lusomix.run_folder import local_sha256
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, MIX_SCHEMA
 
 VARIETY_CYCLE = ["pt_PT", "pt_BR", "unknown", "pt_PT", None]  # None: variety not decided → "unknown"
@@ -149,7 +150,7 @@ def test_manifest_matches_files_and_contract(run_dir, tmp_path):
     rows = 0
     for shard in manifest["shards"]:
         path = tmp_path / "m" / shard["path"]
-        assert shard["sha256"] == file_sha256(path)
+        assert shard["sha256"] == local_sha256(path)
         assert shard["bytes"] == path.stat().st_size
         table = pq.read_table(path)
         assert table.num_rows == shard["rows"]

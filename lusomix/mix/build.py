@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +44,7 @@ import lusomix
 from lusomix.filters.quality import flags_expr
 from lusomix.mix.hashing import _SALT_SHUFFLE, id_hash64, repeat_key, repeats_for
 from lusomix.mix.recipe import MixInputError, MixRecipe, selection, weight
-from lusomix.run_folder import VARIETIES, Manifest, RunFolder, parts, temporary_name
+from lusomix.run_folder import UNKNOWN, VARIETIES, Manifest, RunFolder, as_folder, local_sha256, parts
 from lusomix.stages.schema import MIX_SCHEMA
 
 TOKENS_PER_WORD_X10 = 14  # tokens_est = ceil(n_words * 1.4), in integers so sums are exact
@@ -57,32 +55,34 @@ SCATTER_BATCH_ROWS = 8192
 _EST_BYTES_PER_WORD = 7  # bucket sizing only (UTF-8 Portuguese ≈ 6 bytes/word + space); output unaffected
 
 
-def docs_files(run_dir: Path) -> list[Path]:
-    files = parts(RunFolder(Path(run_dir)).docs)
+def docs_files(run: RunFolder) -> list[str]:
+    files = parts(run, RunFolder.DOCS)
     if not files:
-        raise MixInputError(f"no documents: {Path(run_dir) / 'docs'} has no part-*.parquet (run the extract pass)")
+        raise MixInputError(f"no documents: {run.url_of(RunFolder.DOCS)} has no part-*.parquet (run the extract pass)")
     return files
 
 
-def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, quality_rules=None) -> pl.DataFrame:
+def plan_mix(
+    run: RunFolder | str | Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, quality_rules=None
+) -> pl.DataFrame:
     """The mix without its text, one row per output row in output order: id_hash (``id_hash64`` of the
     id), variety, n_words, repeat, key (the shuffle key), file (index into ``docs_files``), row (position
     in that file), tokens_est, bucket."""
-    files = docs_files(run_dir)
-    starts = np.cumsum([0] + [pq.read_metadata(f).num_rows for f in files])
-    file_index = {str(f): i for i, f in enumerate(files)}
-    lf = pl.scan_parquet([str(f) for f in files], row_index_name="_global_row", include_file_paths="_path")
-    lf = lf.with_columns(pl.col("variety").fill_null("unknown"))
+    run = as_folder(run)
+    files = docs_files(run)
+    starts = np.cumsum([0] + [run.parquet_file(f).metadata.num_rows for f in files])
+    lf = run.scan_parquet(files, row_index_name="_global_row")
+    lf = lf.with_columns(pl.col("variety").fill_null(UNKNOWN))
     if quality_rules is not None:  # the run's current thresholds, re-applied to the stored signals
         lf = lf.with_columns(flags_expr(quality_rules))
-    clusters = RunFolder(Path(run_dir)).clusters
-    if clusters.exists():
+    clusters = RunFolder.CLUSTERS
+    if run.exists(clusters):
         # a document the dedup pass does not list is a cluster of one, kept
-        lf = lf.join(pl.scan_parquet(clusters).select("id", "cluster_size", "keep"), on="id", how="left")
+        lf = lf.join(run.scan_parquet([clusters]).select("id", "cluster_size", "keep"), on="id", how="left")
         lf = lf.with_columns(pl.col("cluster_size").fill_null(1), pl.col("keep").fill_null(True))
     elif recipe.select.dedup_keep_only or recipe.rehydrate:
         raise MixInputError(
-            f"mix {recipe.name!r} needs {clusters} (dedup keep / rehydration): run the dedup pass, "
+            f"mix {recipe.name!r} needs {run.url_of(clusters)} (dedup keep / rehydration): run the dedup pass, "
             "or set select.dedup_keep_only and rehydrate to false"
         )
     if recipe.select.dedup_keep_only:
@@ -91,20 +91,21 @@ def plan_mix(run_dir: Path, recipe: MixRecipe, bucket_bytes: int = 256 * 2**20, 
         "id",
         "variety",
         pl.col("n_words").fill_null(0).cast(pl.Int64),
-        pl.col("_path").replace_strict(file_index, return_dtype=pl.Int32).alias("file"),
         pl.col("_global_row").cast(pl.Int64).alias("_global_row"),
         weight(recipe).alias("weight"),
     )
     docs = lf.collect(engine="streaming")  # may be empty: an empty selection is a data outcome
     # from here on a document is its 64-bit id hash: the plan stays ~60 bytes a row, whatever the ids
     id_hash = id_hash64(docs["id"])
+    global_row = docs["_global_row"].to_numpy()
+    file_of = (np.searchsorted(starts, global_row, side="right") - 1).astype(np.int32)
     docs = pl.DataFrame(
         {
             "id_hash": pl.Series(id_hash, dtype=pl.UInt64),
             "variety": docs["variety"].cast(pl.Categorical),
             "n_words": docs["n_words"].cast(pl.Int32),
-            "file": docs["file"],
-            "row": pl.Series(docs["_global_row"].to_numpy() - starts[docs["file"].to_numpy()], dtype=pl.Int64),
+            "file": pl.Series(file_of, dtype=pl.Int32),
+            "row": pl.Series(global_row - starts[file_of], dtype=pl.Int64),
             "n_rep": pl.Series(repeats_for(id_hash, docs["weight"].to_numpy(), recipe.seed), dtype=pl.Int32),
         }
     ).filter(pl.col("n_rep") > 0)
@@ -134,14 +135,14 @@ def _tokens_est(table: pa.Table) -> np.ndarray:
     return (n_words * TOKENS_PER_WORD_X10 + 9) // 10
 
 
-def _planned_rows(files: list[Path], plan: pl.DataFrame) -> Iterator[tuple[pa.Table, np.ndarray]]:
+def _planned_rows(run: RunFolder, files: list[str], plan: pl.DataFrame) -> Iterator[tuple[pa.Table, np.ndarray]]:
     """Stream docs/ once, yielding for each record batch its planned rows (a repeated document as often as
     it repeats) with their text and ``_rank`` (position in the mix), and the bucket of each row."""
     rank = pl.int_range(pl.len(), dtype=pl.Int64).alias("rank")
     located = plan.select("id_hash", "file", "row", "bucket", rank).sort("file", "row")
     for (file_no,), part in located.partition_by("file", as_dict=True, maintain_order=True).items():
         rows, ranks, buckets, id_hashes = (part[c].to_numpy() for c in ("row", "rank", "bucket", "id_hash"))
-        pf = pq.ParquetFile(files[file_no])
+        pf = run.parquet_file(files[file_no])
         group_starts = np.cumsum([0] + [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)])
         # read only the row groups that hold planned rows: a narrow recipe skips most of the corpus
         for group in np.unique(np.searchsorted(group_starts, rows, side="right") - 1):
@@ -154,17 +155,17 @@ def _planned_rows(files: list[Path], plan: pl.DataFrame) -> Iterator[tuple[pa.Ta
                 picked = pa.Table.from_batches([batch]).take(rows[lo:hi] - first)
                 if not (id_hash64(picked["id"]) == id_hashes[lo:hi]).all():  # positions must name planned ids
                     raise RuntimeError(f"{files[file_no]} changed while the mix was being built")
-                variety = pc.fill_null(picked["variety"], "unknown")
+                variety = pc.fill_null(picked["variety"], UNKNOWN)
                 picked = picked.set_column(picked.schema.get_field_index("variety"), "variety", variety)
                 yield picked.append_column("_rank", pa.array(ranks[lo:hi])).cast(_BUCKET_SCHEMA), buckets[lo:hi]
 
 
-def _scatter(files: list[Path], plan: pl.DataFrame, bucket_dir: Path, by_tokens: bool) -> int:
+def _scatter(run: RunFolder, files: list[str], plan: pl.DataFrame, bucket_dir: Path, by_tokens: bool) -> int:
     """Append each planned row (with its text) to its bucket's file; return the total cut measure."""
     writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
     total = 0
     try:
-        for picked, buckets in _planned_rows(files, plan):
+        for picked, buckets in _planned_rows(run, files, plan):
             total += int((_tokens_est(picked) if by_tokens else _text_bytes(picked)).sum())
             order = np.argsort(buckets, kind="stable")
             for chunk in np.split(order, np.flatnonzero(np.diff(buckets[order])) + 1):
@@ -183,10 +184,13 @@ def _scatter(files: list[Path], plan: pl.DataFrame, bucket_dir: Path, by_tokens:
 
 
 class _ShardWriter:
-    """One shard: fixed-size row groups from contiguous buffers, tmp name until closed."""
+    """One shard: fixed-size row groups from contiguous buffers, into the temporary its mix folder publishes
+    when the shard is closed."""
 
-    def __init__(self, path: Path):
-        self.path, self.tmp = path, path.with_name(temporary_name(path.name))
+    def __init__(self, mix: RunFolder, name: str):
+        self.name = name
+        self._published = mix.publish(name)
+        self.tmp = self._published.__enter__()
         # no dictionary or min/max statistics for the long unique strings: costly, and useless to readers
         self.writer = pq.ParquetWriter(
             self.tmp,
@@ -217,63 +221,66 @@ class _ShardWriter:
         if self.pending_rows:
             self.writer.write_table(pa.concat_tables(self.pending).combine_chunks(), row_group_size=ROW_GROUP_ROWS)
         self.writer.close()
-        os.replace(self.tmp, self.path)
-        return {
-            "path": self.path.name,
+        entry = {
+            "path": self.name,
             "rows": self.rows,
-            "bytes": self.path.stat().st_size,
-            "sha256": file_sha256(self.path),
+            "bytes": os.path.getsize(self.tmp),
+            "sha256": local_sha256(self.tmp),  # of the bytes published next, read on this node's disk
             "tokens_est": self.tokens_est,
         }
+        self._published.__exit__(None, None, None)
+        return entry
+
+    def abort(self, error: BaseException) -> None:
+        """Nothing of this shard is published."""
+        self.writer.close()
+        self._published.__exit__(type(error), error, error.__traceback__)
 
 
-def _write_shards(bucket_dir: Path, out_dir: Path, total: int, target: int, by_tokens: bool) -> list[dict]:
+def _write_shards(bucket_dir: Path, mix: RunFolder, total: int, target: int, by_tokens: bool) -> list[dict]:
     """Stream the buckets in shuffle order into shards cut at k * total / n_shards of the measure."""
     n_shards = max(1, round(total / target))
     shards: list[dict] = []
     writer: _ShardWriter | None = None
     current = -1
     done = 0
-    for bucket_path in sorted(bucket_dir.glob("bucket-*.arrow")):
-        with pa.memory_map(str(bucket_path)) as source:
-            table = pa.ipc.open_file(source).read_all().combine_chunks()  # take() is slow across chunks
-        table = table.take(pc.sort_indices(table["_rank"])).drop_columns(["_rank"])
-        measure = _tokens_est(table) if by_tokens else _text_bytes(table)
-        before = done + np.cumsum(measure) - measure
-        done += int(measure.sum())
-        shard_of = np.minimum(before * n_shards // max(total, 1), n_shards - 1)
-        cuts = np.flatnonzero(np.diff(shard_of)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, table.num_rows]):
-            if shard_of[lo] != current:
-                if writer is not None:
-                    shards.append(writer.close())
-                current = int(shard_of[lo])
-                # numbered by order, not by cut index: a document bigger than a whole shard skips a cut
-                writer = _ShardWriter(out_dir / f"shard-{len(shards):05d}.parquet")
-            assert writer is not None  # the first slice always opens a shard
-            writer.write(table.slice(lo, hi - lo))
-        del table
-    if writer is not None:
-        shards.append(writer.close())
+    try:
+        for bucket_path in sorted(bucket_dir.glob("bucket-*.arrow")):
+            with pa.memory_map(str(bucket_path)) as source:
+                table = pa.ipc.open_file(source).read_all().combine_chunks()  # take() is slow across chunks
+            table = table.take(pc.sort_indices(table["_rank"])).drop_columns(["_rank"])
+            measure = _tokens_est(table) if by_tokens else _text_bytes(table)
+            before = done + np.cumsum(measure) - measure
+            done += int(measure.sum())
+            shard_of = np.minimum(before * n_shards // max(total, 1), n_shards - 1)
+            cuts = np.flatnonzero(np.diff(shard_of)) + 1
+            for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, table.num_rows]):
+                if shard_of[lo] != current:
+                    if writer is not None:
+                        shards.append(writer.close())
+                        writer = None
+                    current = int(shard_of[lo])
+                    # numbered by order, not by cut index: a document bigger than a whole shard skips a cut
+                    writer = _ShardWriter(mix, f"shard-{len(shards):05d}.parquet")
+                assert writer is not None  # the first slice always opens a shard
+                writer.write(table.slice(lo, hi - lo))
+            del table
+        if writer is not None:
+            shards.append(writer.close())
+    except BaseException as error:
+        if writer is not None:
+            writer.abort(error)
+        raise
     return shards
 
 
 # ---- manifest -------------------------------------------------------------------------------------------
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def run_fingerprint(run_dir: Path) -> str:
+def run_fingerprint(run: RunFolder) -> str:
     """sha256 over the name, size and sha256 of every docs/ part and dedup/clusters.parquet."""
-    run_dir = Path(run_dir)
-    inputs = docs_files(run_dir) + [p for p in [RunFolder(run_dir).clusters] if p.exists()]
-    lines = (f"{p.relative_to(run_dir).as_posix()}\t{p.stat().st_size}\t{file_sha256(p)}\n" for p in inputs)
+    inputs = docs_files(run) + [p for p in [RunFolder.CLUSTERS] if run.exists(p)]
+    lines = (f"{rel}\t{run.size(rel)}\t{run.sha256(rel)}\n" for rel in inputs)
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
@@ -287,22 +294,21 @@ def _by_variety(plan: pl.DataFrame) -> dict:
 
 
 def build_mix(
-    run_dir: Path | str,
+    run: RunFolder | str | Path,
     recipe: MixRecipe,
-    out_dir: Path | str | None = None,
+    mix: RunFolder | str | Path | None = None,
     bucket_bytes: int = 256 * 2**20,
     quality_rules=None,
 ) -> dict:
-    """Build ``recipe`` from the run folder into ``out_dir`` (default ``run_dir/mixes/NAME``) and return
+    """Build ``recipe`` from the run folder into the folder ``mix`` (default ``RUN/mixes/NAME``) and return
     the manifest. ``bucket_bytes`` bounds memory (≈ 3 × bucket_bytes + the plan); it does not change
     the output. ``quality_rules``: recompute quality_flags from the stored signals under these
     thresholds (None: the flags the extract pass stored)."""
-    run_dir = Path(run_dir)
-    out_dir = Path(out_dir) if out_dir is not None else RunFolder(run_dir).mix(recipe.name)
-    files = docs_files(run_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    Manifest.path(out_dir).unlink(missing_ok=True)  # no manifest = mix incomplete, whatever shards lie there
-    plan = plan_mix(run_dir, recipe, bucket_bytes, quality_rules)
+    run = as_folder(run)
+    mix = as_folder(mix) if mix is not None else run.mix(recipe.name)
+    files = docs_files(run)
+    mix.rm(Manifest.FILE)  # no manifest = mix incomplete, whatever shards lie there
+    plan = plan_mix(run, recipe, bucket_bytes, quality_rules)
     by_tokens = recipe.shard_target_tokens is not None
     target = recipe.shard_target_tokens or recipe.shard_target_bytes or DEFAULT_SHARD_BYTES  # one at most is set
     shards: list[dict] = []
@@ -310,12 +316,9 @@ def build_mix(
     if plan.height == 0:  # written as an empty mix (no shards), with a warning: the report says why
         warnings.append("selects no documents (no document passes the selection: see the report's funnel)")
     else:
-        bucket_dir = Path(tempfile.mkdtemp(prefix=".buckets-", dir=out_dir))
-        try:
-            total = _scatter(files, plan, bucket_dir, by_tokens)
-            shards = _write_shards(bucket_dir, out_dir, total, target, by_tokens)
-        finally:
-            shutil.rmtree(bucket_dir, ignore_errors=True)
+        with mix.scratch(f"buckets-{recipe.name}") as bucket_dir:
+            total = _scatter(run, files, plan, Path(bucket_dir), by_tokens)
+            shards = _write_shards(Path(bucket_dir), mix, total, target, by_tokens)
     manifest = Manifest(
         name=recipe.name,
         created_by=f"lusomix {lusomix.__version__}",
@@ -324,7 +327,7 @@ def build_mix(
         if quality_rules is None
         else [{"name": r.name, "signal": r.signal, "bound": r.bound, "threshold": r.threshold} for r in quality_rules],
         seed=recipe.seed,
-        input={"run_dir": str(run_dir.resolve()), "fingerprint": run_fingerprint(run_dir)},
+        input={"run_dir": run.url, "fingerprint": run_fingerprint(run)},
         shards=shards,
         totals={
             "rows": sum(s["rows"] for s in shards),
@@ -335,9 +338,9 @@ def build_mix(
         by_variety=_by_variety(plan),
         warnings=warnings,
     )
-    manifest.write(out_dir)
     keep = {s["path"] for s in shards}
-    for stale in out_dir.glob("shard-*.parquet"):  # left by an earlier, larger build of this mix
-        if stale.name not in keep:
-            stale.unlink()
+    for stale in mix.glob("shard-*.parquet"):  # left by an earlier, larger build of this mix
+        if stale not in keep:
+            mix.rm(stale)
+    manifest.write(mix)  # last: a mix folder with a manifest is complete
     return manifest.to_dict()

@@ -34,11 +34,23 @@ def _passes(value: str) -> list[str]:
     return names
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds > 0, got {value!r}")
+    return seconds
+
+
 def _cmd_run(args) -> int:
     from lusomix.pipeline.config import load_config, with_overrides
     from lusomix.pipeline.plan import run_passes
     from lusomix.pipeline.summary import format_summary
 
+    # read by each pass's progress display (lusomix.pipeline.progress); set on every run, tests call main() often
+    os.environ["LUSOMIX_PROGRESS_EVERY"] = "0" if args.quiet else str(args.progress_every)
     config = with_overrides(
         load_config(args.config),
         input=args.input,
@@ -102,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", help="YAML run config (e.g. data_samples/demo.yaml)")
     run.add_argument("--input", nargs="+", metavar="PATH", help="archive files, folders or globs (override the config)")
-    run.add_argument("--output", metavar="DIR", help="output folder (overrides the config)")
+    run.add_argument(
+        "--output", metavar="DIR", help="output folder, local or a URL such as s3://bucket/run (overrides the config)"
+    )
     run.add_argument(
         "--index",
         nargs="+",
@@ -133,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
         "extract, dedup, report, plus mix when the config has mixes and pretrain when it has a "
         "pretrain section); --stages is the same option's earlier name",
     )
+    run.add_argument(
+        "--progress-every",
+        type=_seconds,
+        default=10.0,
+        metavar="N",
+        help="when stderr is not a terminal, a plain progress line every N seconds per pass: tasks, captures "
+        "and documents done, MB read, rate, time left (default: 10; on a terminal, a live bar)",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress display, only each pass's summary")
     run.set_defaults(func=_cmd_run)
 
     for module in _COMMAND_MODULES:
@@ -147,6 +170,7 @@ def _command_modules() -> list:
         "lusomix.variety.cli",
         "lusomix.pipeline.cli_analysis",
         "lusomix.pretrain.cli",
+        "lusomix.pretrain.eval_cli",
         "lusomix.pipeline.cli_index",
     ]
     found = []

@@ -24,6 +24,7 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from lusomix.pipeline.inputs import expand_inputs
+    from lusomix.run_folder import write_text_atomic
 
     archives = expand_inputs(args.archives)  # a name matching nothing is a usage error
     remote = [a for a in archives if "://" in a]
@@ -38,8 +39,7 @@ def run_index(args: argparse.Namespace) -> int:
         lines += _index_lines(archive, root)
     lines.sort()  # CDXJ is sorted by SURT key and timestamp: pywb and binary searches rely on it
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as out:
-            out.writelines(lines)
+        write_text_atomic(args.output, "".join(lines))  # whole or not at all
         print(f"{args.output}: {len(lines)} capture(s) of {len(archives)} archive file(s)", file=sys.stderr)
     else:
         sys.stdout.writelines(lines)

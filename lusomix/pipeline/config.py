@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -18,7 +18,8 @@ from lusomix.errors import UsageError
 from lusomix.mix.recipe import MixRecipe
 from lusomix.pipeline.inputs import expand_indexes
 from lusomix.pretrain.config import check_batch_fits, check_local_paths, load_pretrain_config
-from lusomix.run_folder import Manifest, RunFolder, check_output_name
+from lusomix.run_folder import Manifest, RunFolder
+from lusomix.run_output import check_output_name
 from lusomix.stages.dedup import DedupConfig, DedupInputError, previous_index
 from lusomix.stages.identify import LanguageConfig
 from lusomix.stages.ingest import IngestConfig
@@ -63,6 +64,15 @@ class RunConfig(StageConfig):
     dedup: DedupConfig = DedupConfig()
     mixes: list[MixRecipe] = Field(default_factory=list, description="training mixes built by the mix pass")
     pretrain: PretrainPass | None = None
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="options of the output's filesystem beyond what the environment gives (AWS_*), e.g. "
+        "{endpoint_url: ..., profile: ...} for s3://; never written to the run's files",
+    )
+
+    def run_folder(self) -> RunFolder:
+        """The output folder, local or on a store."""
+        return RunFolder(self.output, self.storage_options)
 
     @field_validator("output")
     @classmethod
@@ -140,7 +150,7 @@ def check_before_passes(config: RunConfig, passes: list[str]) -> None:
         raise UsageError(f"variety.model_path: {model_path} not found")
     if "dedup" in passes:
         try:
-            previous_index(config.dedup)
+            previous_index(config.dedup, config.storage_options)
         except DedupInputError as err:  # its message starts with the key, "previous_index: ..."
             raise UsageError(f"dedup.{err}") from None
     if "pretrain" not in passes or config.pretrain is None:
@@ -150,7 +160,7 @@ def check_before_passes(config: RunConfig, passes: list[str]) -> None:
         raise UsageError(f"pretrain.config: {source} not found")
     pretrain = load_pretrain_config(source)
     check_local_paths(pretrain, source)
-    mix = RunFolder(Path(config.output)).mix(config.pretrain.mix)
+    mix = config.run_folder().mix(config.pretrain.mix)
     if "mix" not in passes and Manifest.exists(mix):
         check_batch_fits(pretrain, source, mix)
 

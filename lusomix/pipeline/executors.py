@@ -11,20 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
-from pathlib import Path
 
 import datatrove.executor.base as _dt_base
 import datatrove.executor.ray as _dt_ray
 import multiprocess
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.executor.ray import RayPipelineExecutor
-from datatrove.io import get_datafolder
 from datatrove.utils.stats import PipelineStats
 from loguru import logger
 
 from lusomix.errors import PassFailed, UsageError
+from lusomix.pipeline.progress import PassProgress, TaskCounter, with_counter
 from lusomix.ray_address import check_reachable
+from lusomix.run_folder import RunFolder
 
 
 def terminal_log_level() -> str:
@@ -106,41 +105,6 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-class _Progress:
-    """Counts completion markers while a pass runs and prints 'PASS: done/total tasks'."""
-
-    def __init__(self, label: str, logging_dir: str, total: int, stream=None):
-        self.label, self.total, self.stream = label, total, stream or sys.stderr
-        self.completions = Path(logging_dir) / "completions" if "://" not in logging_dir else None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._last = -1
-
-    def _done(self) -> int:
-        return len(os.listdir(self.completions)) if self.completions and self.completions.is_dir() else 0
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.5):
-            self._print()
-
-    def _print(self, final: bool = False) -> None:
-        done = self._done()
-        if done != self._last or final:
-            self._last = done
-            end = "\n" if final or not self.stream.isatty() else "\r"
-            self.stream.write(f"  {self.label}: {done}/{self.total} tasks done{end}")
-            self.stream.flush()
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._print(final=True)
-
-
 def ensure_ray(address: str | None, workers: int) -> None:
     import ray
 
@@ -159,16 +123,21 @@ def run_tasks(
     label: str,
     pipeline: list,
     tasks: int,
-    logging_dir: str,
+    logs: RunFolder,
     kind: str = "local",
     workers: int | None = None,
     ray_address: str | None = None,
     resume: bool = True,
+    inputs: list[str] | None = None,  # each task's input file: progress and time left by bytes read
 ) -> None:
-    """Run ``pipeline`` as ``tasks`` tasks; with ``resume``, tasks completed by an earlier run are skipped."""
+    """Run ``pipeline`` as ``tasks`` tasks, logging to ``logs`` (the pass's logging folder: task logs, stats,
+    completion markers); with ``resume``, tasks completed by an earlier run are skipped."""
+    logging_dir = logs.datafolder()
     workers = min(workers or default_workers(), max(tasks, 1))
     if tasks == 0:
         return
+    counter = TaskCounter()  # what each task hands its last step, sent to the run's process for PassProgress
+    pipeline = with_counter(pipeline, counter)
     if kind == "local":
         # datatrove's local workers start from a forkserver: the step modules (trafilatura, fastText, the
         # signals) and pyarrow's first-write imports (pandas) loaded there once are inherited by every worker,
@@ -195,25 +164,23 @@ def run_tasks(
     else:
         raise UsageError(f"unknown executor: {kind}")
     if not resume:  # markers of an earlier run must not count as this run's completions
-        folder = get_datafolder(logging_dir)
-        if folder.exists("completions"):
-            folder.rm("completions", recursive=True)
+        logs.rm("completions", recursive=True)
     logger.remove()  # datatrove resets loguru to INFO on import
     logger.add(sys.stderr, level=terminal_log_level(), colorize=False)
     error = None
-    with _Progress(label, logging_dir, tasks):
+    done_before = frozenset(range(tasks)) - frozenset(executor.get_incomplete_ranks(range(tasks)))
+    with PassProgress(label, tasks, kind, counter, done_before, inputs):
         try:
             executor.run()
         except Exception as err:  # a task raised: report which tasks are missing, below
             error = err
     missing = executor.get_incomplete_ranks(range(tasks), skip_completed=True)
     if missing or error:
-        folder = get_datafolder(logging_dir)
         log = f"logs/task_{missing[0] if missing else 0:05d}.log"
-        if folder.exists(log) or kind != "ray":
-            see = f"{folder.path}/{log}"
+        if logs.exists(log) or kind != "ray":
+            see = logs.url_of(log)
         else:  # datatrove's Ray tasks write their log at the end: a task whose worker died has none
-            see = f"Ray's worker logs in {_ray_logs()} (the task's worker died before writing {folder.path}/{log})"
+            see = f"Ray's worker logs in {_ray_logs()} (the task's worker died before writing {logs.url_of(log)})"
         raise TaskFailed(
             f"{label}: {len(missing)} of {tasks} tasks did not complete"
             + (f" ({type(error).__name__}: {error})" if error else "")

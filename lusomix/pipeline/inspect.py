@@ -3,6 +3,10 @@
 Every figure is its own small lazy query that reads only the columns it needs (the ``text`` column only
 for ``--sample``), and the queries run together with ``pl.collect_all``: fast on millions of rows, and
 memory stays at the size of the answers. The report reuses :func:`profile` for its tables.
+
+The mix and dedup passes select on quality flags recomputed from the stored signals under the run's current
+thresholds (``filters.quality.flags_expr``), not on the flags the extract pass stored: a docs/ table given
+``rules`` shows its flags the same way, so its counts agree with the mixes after a re-threshold.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import numpy as np
 import polars as pl
 
 from lusomix.errors import UsageError
-from lusomix.run_folder import Manifest, RunFolder
+from lusomix.filters.quality import Rule, flags_expr
+from lusomix.run_folder import PT_BR, PT_PT, UNKNOWN, Manifest, RunFolder, as_folder
 
-VARIETY_NAMES = {"pt_PT": "pt_PT (European)", "pt_BR": "pt_BR (Brazilian)", "unknown": "unknown"}
+VARIETY_NAMES = {PT_PT: f"{PT_PT} (European)", PT_BR: f"{PT_BR} (Brazilian)", UNKNOWN: UNKNOWN}
 QUANTILES = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
 SAMPLE_CHARS = 300
 
@@ -26,39 +31,50 @@ SAMPLE_CHARS = 300
 class Table:
     """What PATH names: its kind (docs | rejected | mix | table) and its Parquet files."""
 
-    path: Path
+    path: str  # as the user named it (a URL, or a local path)
     kind: str
-    files: list[Path]  # the readable ones
-    damaged: tuple[tuple[Path, str], ...] = ()  # (file, why) left out: named, never fatal while others read
+    folder: RunFolder  # where the files are
+    files: list[str]  # the readable ones, relative to ``folder``
+    damaged: tuple[tuple[str, str], ...] = ()  # (file, why) left out: named, never fatal while others read
+    rules: tuple[Rule, ...] | None = None  # docs/: quality_flags recomputed under these; None = as stored
 
     def scan(self) -> pl.LazyFrame:
-        return pl.scan_parquet([str(f) for f in self.files])
+        lf = self.folder.scan_parquet(self.files)
+        return lf.with_columns(flags_expr(self.rules)) if self.rules is not None and self.kind == "docs" else lf
 
 
-def resolve(path: Path | str) -> Table:
+def resolve(
+    path: str | Path | RunFolder, rules: tuple[Rule, ...] | None = None, storage_options: dict | None = None
+) -> Table:
     """A run folder means its docs/; a folder with manifest.json is a mix; otherwise the kind is read
     from the columns (``reason`` → rejected, ``quality_flags`` → docs, text + variety → a mix shard, else
-    any other table, e.g. dedup/clusters.parquet)."""
-    path = Path(path)
-    if not path.exists():
+    any other table, e.g. dedup/clusters.parquet). ``path`` is local or a URL. ``rules``: a docs/ table's
+    flags under these thresholds."""
+    try:
+        target = as_folder(path, storage_options)
+    except (ValueError, ImportError) as err:
+        raise UsageError(f"{path}: {err}") from None
+    if not target.exists():
         raise UsageError(f"{path}: no such file or folder")
-    if path.is_file():
-        if path.suffix != ".parquet":
+    is_mix = False
+    if not target.isdir():
+        if not str(path).endswith(".parquet"):
             raise UsageError(f"{path}: not a Parquet file")
-        files = [path]
-    elif Manifest.exists(path):
-        files = Manifest.read(path).shard_paths(path)
-    elif RunFolder(path).docs.is_dir():
-        return resolve(RunFolder(path).docs)
+        folder, _, name = target.url.rpartition("/")
+        target, files = RunFolder(folder, target.storage_options), [name]
+    elif Manifest.exists(target):
+        is_mix, files = True, [shard["path"] for shard in Manifest.read(target).shards]
+    elif target.isdir(RunFolder.DOCS):
+        return resolve(target.child(RunFolder.DOCS), rules)
     else:
-        files = sorted(path.glob("*.parquet"))
+        files = target.glob("*.parquet")
     if not files:
         raise UsageError(f"{path}: no Parquet files (expected a run, docs/, rejected/ or a mix folder)")
-    readable, damaged = check_footers(files)
+    readable, damaged = check_footers(target, files)
     if not readable:
-        raise UsageError(f"{damaged[0][0]}: unreadable Parquet ({damaged[0][1]})")
-    names = pl.read_parquet_schema(readable[0]).keys()
-    if path.is_dir() and Manifest.exists(path):
+        raise UsageError(f"{target.url_of(damaged[0][0])}: unreadable Parquet ({damaged[0][1]})")
+    names = target.parquet_file(readable[0]).schema_arrow.names
+    if is_mix:
         kind = "mix"
     else:
         kind = (
@@ -70,22 +86,36 @@ def resolve(path: Path | str) -> Table:
             if {"text", "variety"} <= set(names)
             else "table"
         )
-    return Table(path, kind, readable, tuple(damaged))
+    return Table(str(path), kind, target, readable, tuple(damaged), rules)
 
 
-def check_footers(files: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+def check_footers(folder: RunFolder, files: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """Split files into readable and damaged by reading each Parquet footer (a few KB per file): one
     truncated part must not hide the rest of a table, and must be named, not reported as the folder."""
-    import pyarrow.parquet as pq
-
     readable, damaged = [], []
     for f in files:
         try:
-            pq.read_metadata(f)
+            folder.parquet_file(f)  # reads the footer
             readable.append(f)
         except Exception as exc:  # noqa: BLE001 - missing, truncated or foreign: the user's data, not a bug
             damaged.append((f, (str(exc).splitlines() or [type(exc).__name__])[0]))
     return readable, damaged
+
+
+def kept_counts(docs: pl.LazyFrame, run: RunFolder) -> tuple[int, int | None]:
+    """Documents of ``docs`` without quality flags (as the scan gives them: a Table with ``rules``
+    recomputes them), and of those the ones deduplication keeps (None without ``clusters_path``): what
+    a mix that asks for both selects, before its other conditions and weights. The clusters are the run's
+    ``dedup/clusters.parquet``."""
+    clean = docs
+    if "quality_flags" in docs.collect_schema():
+        clean = docs.filter(pl.col("quality_flags").list.len().fill_null(0) == 0)
+    n_clean = clean.select(pl.len()).collect(engine="streaming").item()
+    if not run.exists(RunFolder.CLUSTERS):
+        return n_clean, None
+    keep = run.scan_parquet([RunFolder.CLUSTERS]).select("id", "keep")  # a document it does not list is kept
+    kept = clean.select("id").join(keep, on="id", how="left").filter(pl.col("keep").fill_null(True))
+    return n_clean, kept.select(pl.len()).collect(engine="streaming").item()
 
 
 def parse_where(expr: str, columns: list[str]) -> pl.Expr:
@@ -116,7 +146,7 @@ def profile(table: Table, where: str | None = None, top: int = 10, sample: int =
         lf = lf.filter(parse_where(where, columns))
     queries: dict[str, pl.LazyFrame] = {"rows": lf.select(rows=pl.len())}
     if "variety" in columns:
-        queries["varieties"] = _counts(lf, pl.col("variety").fill_null("unknown"), "variety")
+        queries["varieties"] = _counts(lf, pl.col("variety").fill_null(UNKNOWN), "variety")
     if "domain" in columns:
         queries["top_domains"] = _counts(lf, pl.col("domain"), "domain", top)
         queries["domains_distinct"] = lf.select(pl.col("domain").n_unique())
@@ -151,10 +181,10 @@ def profile(table: Table, where: str | None = None, top: int = 10, sample: int =
         "path": str(table.path),
         "kind": table.kind,
         "files": len(table.files),
-        "bytes_on_disk": sum(f.stat().st_size for f in table.files),
+        "bytes_on_disk": sum(table.folder.size(f) for f in table.files),
         "where": where,
         "rows": rows,
-        "damaged_files": {str(f): why for f, why in table.damaged},
+        "damaged_files": {table.folder.url_of(f): why for f, why in table.damaged},
     }
     if "varieties" in results:
         found = dict(results["varieties"].iter_rows())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import polars as pl
 
@@ -23,18 +22,9 @@ from lusomix.pipeline.executors import run_tasks
 from lusomix.pipeline.inputs import expand_indexes, expand_inputs, indexed_inputs
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
-from lusomix.pretrain.config import check_batch_fits, load_pretrain_config
-from lusomix.run_folder import (
-    Manifest,
-    RunFolder,
-    output_fault,
-    parts,
-    prepare_output_dir,
-    remove_temporaries,
-    run_lock,
-    vanished,
-    write_json_atomic,
-)
+from lusomix.pretrain.config import check_batch_fits, fit_batch, load_pretrain_config
+from lusomix.run_folder import Manifest, RunFolder, parts
+from lusomix.run_output import output_fault, prepare_output_dir, run_lock, vanished
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.indexed_reader import SELECTIONS, IndexedReader, write_selection
@@ -47,11 +37,11 @@ from lusomix.stages.writer import ExtractWriter
 PASSES = ("extract", "dedup", "mix", "pretrain", "report")
 
 
-def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: str) -> list:
+def extract_steps(config: RunConfig, files: list[str], run: RunFolder, logs: RunFolder) -> list:
     """The extract pass's steps; with an index, the reader reads each task's selection (``selections``)."""
-    reports = f"{logging_dir}/reports"
+    reports = logs.child("reports")
     reader = (
-        IndexedReader(files, f"{logging_dir}/{SELECTIONS}", reports, config.ingest)
+        IndexedReader(files, logs.child(SELECTIONS), reports, config.ingest)
         if config.index
         else ArchiveReader(files, reports, config.ingest)
     )
@@ -63,7 +53,7 @@ def extract_steps(config: RunConfig, files: list[str], out: str, logging_dir: st
         PIIMasker(config.quality),
         QualityAnnotator(config.quality),
         MinHashSigner(config.dedup),
-        ExtractWriter(out),
+        ExtractWriter(run),
     ]
 
 
@@ -93,8 +83,8 @@ def _executor_args(config: RunConfig) -> dict:
 
 
 def run_extract(config: RunConfig) -> dict:
-    out = Path(config.output)
-    logging_dir = RunFolder(out).logs("extract")
+    run = config.run_folder()
+    logs = run.logs("extract")
     extra: dict = {"executor": config.executor.kind}
     if config.index:
         index_files = expand_indexes(config.index)
@@ -105,65 +95,65 @@ def run_extract(config: RunConfig) -> dict:
         files = expand_inputs(config.input)
         identity = _extract_identity(config, files)
     identity = json.loads(json.dumps(identity))  # as it reads back (tuples → lists)
-    marker = logging_dir / "run.json"
-    if marker.exists():
-        previous = json.loads(marker.read_text())
+    marker = "run.json"
+    if logs.exists(marker):
+        previous = logs.read_json(marker)
         if previous != identity:
             changed = [key for key in identity | previous if previous.get(key) != identity.get(key)]
             raise UsageError(
-                f"{out} holds an extract made with other {', '.join(changed)}; "
+                f"{run} holds an extract made with other {', '.join(changed)}; "
                 "use another --output (or delete that folder) to start afresh"
             )
     else:
-        logging_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(marker, identity, indent=1)
+        logs.write_json(marker, identity, indent=1)
     if config.index:  # each task's captures, for its reader (the same on every rerun: the identity matched)
         for rank, (_path, entries) in enumerate(selected):
-            write_selection(str(logging_dir / SELECTIONS), rank, entries)
+            write_selection(logs.child(SELECTIONS), rank, entries)
     started = time.time()
     run_tasks(
         "extract",
-        extract_steps(config, files, str(out), str(logging_dir)),
+        extract_steps(config, files, run, logs),
         len(files),
-        str(logging_dir),
+        logs,
+        inputs=files,
         **_executor_args(config),
     )
-    return build_summary(out, logging_dir, wall_s=time.time() - started, extra=extra)
+    return build_summary(run, logs, wall_s=time.time() - started, extra=extra)
 
 
-def _require_docs(out: Path) -> Path:
-    docs = RunFolder(out).docs
-    if not parts(docs):
-        raise UsageError(f"{docs} holds no documents: run the extract pass first (--passes extract)")
-    return docs
+def _require_docs(run: RunFolder) -> None:
+    if not parts(run, RunFolder.DOCS):
+        raise UsageError(
+            f"{run.url_of(RunFolder.DOCS)} holds no documents: run the extract pass first (--passes extract)"
+        )
 
 
 def run_dedup(config: RunConfig) -> dict:
     """Band-partitioned grouping tasks (one per LSH band, one for exact duplicates), then the clusters."""
-    out = Path(config.output)
-    docs, run = _require_docs(out), RunFolder(out)
-    dedup = run.dedup
+    run = config.run_folder()
+    _require_docs(run)
     # The grouping tasks skip units whose edges are current (they fingerprint docs/ and the parameters),
     # so datatrove's completion markers are not used: after new documents, stale units must run again.
     run_tasks(
         "dedup",
-        [BandGrouper(str(docs), str(dedup), config.dedup)],
+        [BandGrouper(run, config.dedup)],
         units(config.dedup),
-        str(run.logs("dedup")),
+        run.logs("dedup"),
         resume=False,
         **_executor_args(config),
     )
     rules = config.quality.thresholds()
     run_tasks(
         "clusters",
-        [ClusterBuilder(str(docs), str(dedup), str(run.clusters), config.dedup, rules)],
+        [ClusterBuilder(run, config.dedup, rules)],
         1,
-        str(run.logs("clusters")),
+        run.logs("clusters"),
         resume=False,
         kind="local",
         workers=1,
     )
-    clusters = pl.read_parquet(run.clusters)
+    with run.open(RunFolder.CLUSTERS) as f:
+        clusters = pl.read_parquet(f)
     return {
         "documents": clusters.height,
         "clusters": clusters["cluster_id"].n_unique(),
@@ -173,12 +163,12 @@ def run_dedup(config: RunConfig) -> dict:
 
 
 def run_mixes(config: RunConfig) -> dict:
-    out = Path(config.output)
-    _require_docs(out)
+    run = config.run_folder()
+    _require_docs(run)
     rules = config.quality.thresholds()
     results = {}
     for recipe in config.mixes:
-        manifest = build_mix(out, recipe, RunFolder(out).mix(recipe.name), quality_rules=rules)
+        manifest = build_mix(run, recipe, run.mix(recipe.name), quality_rules=rules)
         results[recipe.name] = {
             "totals": manifest["totals"],
             "by_variety": manifest["by_variety"],
@@ -189,24 +179,35 @@ def run_mixes(config: RunConfig) -> dict:
 
 
 def run_report(config: RunConfig) -> str:
-    from lusomix.pipeline.report import thresholds_from_rules, write_report
+    from lusomix.pipeline.report import write_report
 
-    return str(write_report(Path(config.output), thresholds_from_rules(config.quality.thresholds())))
+    # the thresholds the dedup and mix passes apply: the report's flags and kept counts agree with the mixes
+    return str(write_report(config.run_folder(), quality_rules=config.quality.thresholds()))
 
 
-def run_pretrain_pass(config: RunConfig) -> dict:
+def run_pretrain_pass(config: RunConfig, mix_built: bool = False) -> dict:
+    """Train on the run's mix. ``mix_built``: this run built it, so its size was unknown when the config was
+    written, and one step larger than the mix adapts to it (said in the result's note) rather than refuse."""
     loop = training_loop()
 
     if config.pretrain is None:
         raise UsageError("the config has no 'pretrain' section (config, mix): nothing to train")
-    run = RunFolder(Path(config.output))
+    run = config.run_folder()
     mix = run.mix(config.pretrain.mix)
     if not Manifest.exists(mix):
         raise UsageError(f"{mix} has no {Manifest.FILE}: run the mix pass first (--passes mix)")
     pretrain_config = load_pretrain_config(config.pretrain.config)
-    check_batch_fits(pretrain_config, config.pretrain.config, mix)  # the mix as this run built it
-    target = Path(config.pretrain.output) if config.pretrain.output else run.pretrain(config.pretrain.mix)
+    target = (
+        RunFolder(config.pretrain.output, config.storage_options)
+        if config.pretrain.output
+        else run.pretrain(config.pretrain.mix)
+    )
+    fitted = None
     try:
+        if mix_built:
+            pretrain_config, fitted = fit_batch(pretrain_config, mix)
+        else:  # a mix from an earlier run: the config was written for it (checked at run start, too)
+            check_batch_fits(pretrain_config, config.pretrain.config, mix)
         summary = loop.run_pretrain(
             pretrain_config,
             mix,
@@ -216,7 +217,10 @@ def run_pretrain_pass(config: RunConfig) -> dict:
         )
     except PassSkipped as why:  # a mix with no training text: nothing to train, the run goes on
         return {"skipped": str(why)}
-    return {k: v for k, v in summary.items() if k != "metrics"}
+    result = {k: v for k, v in summary.items() if k != "metrics"}
+    if fitted:  # what the pass changed comes first; the loop's own note (fewer workers for few rows) after it
+        result["note"] = "; ".join(filter(None, [fitted, result.get("note")]))
+    return result
 
 
 def default_passes(config: RunConfig) -> list[str]:
@@ -234,27 +238,26 @@ def run_passes(config: RunConfig, stages: list[str] | None = None, on_pass=None)
     as each pass ends, so its summary is shown even if a later pass fails."""
     chosen = [p for p in PASSES if p in (stages or default_passes(config))]
     check_before_passes(config, chosen)  # what the passes will read, before any of them runs
-    out = prepare_output_dir(config.output)
+    out = prepare_output_dir(config.run_folder())
     with run_lock(out):
         try:
             return _run_locked(config, chosen, out, on_pass)
         except Exception as err:
-            remove_temporaries(out)  # a failed pass's half-written files (its workers are gone) are not output
+            out.remove_temporaries()  # a failed pass's half-written files (its workers are gone) are not output
             fault = output_fault(err, out)
             if fault is None:
                 raise
             raise fault from None
 
 
-def _run_locked(config: RunConfig, chosen: list[str], out: Path, on_pass) -> dict:
-    stats_path = RunFolder(out).stats
-    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+def _run_locked(config: RunConfig, chosen: list[str], out: RunFolder, on_pass) -> dict:
+    stats = out.read_json(RunFolder.STATS) if out.exists(RunFolder.STATS) else {}
     runners = {
         "extract": run_extract,
         "dedup": run_dedup,
         "mix": run_mixes,
         "report": run_report,
-        "pretrain": run_pretrain_pass,
+        "pretrain": lambda config: run_pretrain_pass(config, mix_built="mix" in chosen),
     }
     results: dict = {}
     for name in chosen:
@@ -265,8 +268,8 @@ def _run_locked(config: RunConfig, chosen: list[str], out: Path, on_pass) -> dic
             stats[name] = results[name]
         if (gone := vanished(out)) is not None:  # deleted while the pass ran: what it wrote is not a pass done
             raise gone
-        remove_temporaries(out)  # a retried task's killed first try left its half-written files
-        write_json_atomic(stats_path, stats, indent=1)
+        out.remove_temporaries()  # a retried task's killed first try left its half-written files
+        out.write_json(RunFolder.STATS, stats, indent=1)
         if on_pass is not None:
             on_pass(name, results[name])
     return results

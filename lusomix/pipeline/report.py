@@ -20,9 +20,9 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from lusomix.errors import UsageError
-from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, profile, sample_rows
+from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, kept_counts, profile, sample_rows
 from lusomix.pipeline.report_html import CSP, CSS, VARIETY_COLOURS, Share, barh, esc, png, stacked_shares, table
-from lusomix.run_folder import Manifest, RunFolder, parts, prepare_output_dir, write_text_atomic
+from lusomix.run_folder import UNKNOWN, Manifest, RunFolder, as_folder, parts
 
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
 NON_SIGNALS = {"source_offset", "n_words", "lang_score", "p_pt_PT", "p_pt_PT_text", "text_hash", "minhash_bands"}
@@ -125,11 +125,12 @@ def _signal_section(
     )
 
 
-def _read_json(path: Path) -> dict | None:
+def _read_json(run: RunFolder, rel: str) -> dict | None:
     """The file's JSON object; None when it is absent, or unreadable (then said on stderr: the report
     still gets written, without the sections that need it)."""
+    path = run.url_of(rel)
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(run.read_text(rel))
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:
@@ -141,11 +142,11 @@ def _read_json(path: Path) -> dict | None:
     return value
 
 
-def _mixes(run_dir: Path) -> list[dict]:
+def _mixes(run: RunFolder) -> list[dict]:
     found = []
-    for path in sorted(RunFolder(run_dir).mixes.glob(f"*/{Manifest.FILE}")):
+    for path in run.glob(f"{RunFolder.MIXES}/*/{Manifest.FILE}"):
         try:
-            found.append(Manifest.read(path.parent).to_dict())
+            found.append(Manifest.read(run.child(path.rsplit("/", 1)[0])).to_dict())
         except UsageError as err:  # one bad mix does not hide the rest of the report
             print(f"lusomix: warning: {err}; left out of the report", file=sys.stderr)
     return [m for m in found if m["totals"]]
@@ -191,8 +192,8 @@ def _funnel(
     return plot + table(["pass", "count", "of first", "what"], [[s, n, Share(n / top), w] for s, n, w in shown])
 
 
-def _cluster_section(clusters_path: Path) -> str:
-    clusters = pl.scan_parquet(clusters_path)
+def _cluster_section(run: RunFolder) -> str:
+    clusters = run.scan_parquet([RunFolder.CLUSTERS])
     per_cluster = clusters.group_by("cluster_id").agg(pl.col("cluster_size").first())
     sizes = per_cluster.collect(engine="streaming")["cluster_size"]
     rows: list[tuple[str, int, int]] = []
@@ -286,10 +287,10 @@ def _damaged_input_section(stats: dict) -> str:
     return table(["file", "bytes", "damaged records", "why"], rows) if rows else ""
 
 
-def _parts(folder: Path, kind: str) -> Table:
-    """The folder's Parquet parts, damaged ones set aside (the report names them and uses the rest)."""
-    readable, damaged = check_footers(parts(folder))
-    return Table(folder, kind, readable, tuple(damaged))
+def _parts(run: RunFolder, kind: str, rules=None) -> Table:
+    """The run's docs/ or rejected/ parts, damaged ones set aside (the report names them and uses the rest)."""
+    readable, damaged = check_footers(run, parts(run, kind))
+    return Table(run.url_of(kind), kind, run, readable, tuple(damaged), rules)
 
 
 def _reject_section(rejected: Table, stats: dict) -> tuple[str, int | None]:
@@ -318,19 +319,8 @@ def _reject_section(rejected: Table, stats: dict) -> tuple[str, int | None]:
     ), extracted
 
 
-def _kept_counts(lf: pl.LazyFrame, schema: pl.Schema, clusters_path: Path) -> tuple[int, int | None]:
-    """Documents without quality flags, and of those the ones deduplication keeps."""
-    clean = lf.filter(pl.col("quality_flags").list.len().fill_null(0) == 0) if "quality_flags" in schema else lf
-    n_clean = clean.select(pl.len()).collect(engine="streaming").item()
-    if not clusters_path.exists():
-        return n_clean, None
-    keep = pl.scan_parquet(clusters_path).select("id", "keep")
-    kept = clean.select("id").join(keep, on="id", how="left").filter(pl.col("keep").fill_null(True))
-    return n_clean, kept.select(pl.len()).collect(engine="streaming").item()
-
-
 def _variety_section(lf: pl.LazyFrame, schema: pl.Schema, docs_profile: dict) -> str:
-    variety = pl.col("variety").fill_null("unknown")
+    variety = pl.col("variety").fill_null(UNKNOWN)
     varieties = docs_profile["varieties"]
     parts = [
         barh(
@@ -364,41 +354,48 @@ def _sample_section(lf: pl.LazyFrame, schema: pl.Schema, rows: int) -> str:
     return table(
         ["variety", "title", "URL", "beginning of text"],
         [
-            [s.get("variety") or "unknown", s.get("title") or "", s.get("url") or "", (s.get("text") or "")[:160]]
+            [s.get("variety") or UNKNOWN, s.get("title") or "", s.get("url") or "", (s.get("text") or "")[:160]]
             for s in samples
         ],
         css_class="sample",
     )
 
 
-def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[Threshold]] | None = None) -> Path:
-    """Write ``run_dir/report/index.html`` and return its path. ``thresholds``: signal column → (op, value)
-    with op one of < <= > >= == min max (min: value ≥ threshold passes), or a list of such pairs for a
-    signal with two bounds; they are drawn on the signal distributions with the share of documents
-    that pass."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: no such run folder")
-    run = RunFolder(run_dir)
-    docs, rejected = _parts(run.docs, "docs"), _parts(run.rejected, "rejected")
+def write_report(
+    run_dir: RunFolder | Path | str,
+    thresholds: Mapping[str, Threshold | list[Threshold]] | None = None,
+    quality_rules=None,
+) -> str:
+    """Write ``RUN/report/index.html`` (local or on a store) and return its path or URL. ``thresholds``:
+    signal column → (op, value) with op one of < <= > >= == min max (min: value ≥ threshold passes), or a
+    list of such pairs for a signal with two bounds; they are drawn on the signal distributions with the
+    share of documents that pass. ``quality_rules`` (the run's current rules, ``filters.quality.Rule``):
+    every figure uses the flags recomputed under them, as the mixes do (None: the flags stored at
+    extract); their thresholds are drawn when ``thresholds`` is None."""
+    if thresholds is None and quality_rules is not None:
+        thresholds = thresholds_from_rules(quality_rules)
+    run = as_folder(run_dir)
+    if not run.isdir():
+        raise UsageError(f"{run}: no such run folder")
+    docs, rejected = _parts(run, RunFolder.DOCS, quality_rules), _parts(run, RunFolder.REJECTED)
     damaged = [*docs.damaged, *rejected.damaged]
     if not docs.files and not rejected.files:
         if damaged:
-            raise UsageError(f"{damaged[0][0]}: unreadable Parquet ({damaged[0][1]})")
-        raise UsageError(f"{run_dir}: no docs/ or rejected/ Parquet files (is this a run's output folder?)")
+            raise UsageError(f"{run.url_of(damaged[0][0])}: unreadable Parquet ({damaged[0][1]})")
+        raise UsageError(f"{run}: no docs/ or rejected/ Parquet files (is this a run's output folder?)")
     for path, why in damaged:
-        print(f"lusomix: warning: {path} is unreadable, left out of the report ({why})", file=sys.stderr)
+        print(f"lusomix: warning: {run.url_of(path)} is unreadable, left out of the report ({why})", file=sys.stderr)
     docs_files = docs.files
-    stats = _read_json(run.stats) or {}
-    mixes = _mixes(run_dir)
-    clusters_path = run.clusters
+    stats = _read_json(run, RunFolder.STATS) or {}
+    mixes = _mixes(run)
+    has_clusters = run.exists(RunFolder.CLUSTERS)
     reject_html, rejected_extracted = _reject_section(rejected, stats)
     docs_profile: dict[str, Any] = {"rows": 0}
     clean, deduped = 0, None
     if docs_files:
         docs_profile, lf = profile(docs), docs.scan()
         schema = lf.collect_schema()
-        clean, deduped = _kept_counts(lf, schema, clusters_path)
+        clean, deduped = kept_counts(lf, run)
     sections = [("Funnel", _funnel(stats, docs_profile, rejected_extracted, clean, deduped, mixes))]
     if damaged:
         sections.insert(
@@ -406,7 +403,7 @@ def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[
             (
                 "Damaged output files",
                 "<p>Left out of every figure below:</p>"
-                + table(["file", "error"], [[str(p), why] for p, why in damaged]),
+                + table(["file", "error"], [[run.url_of(p), why] for p, why in damaged]),
             ),
         )
     if damaged_input := _damaged_input_section(stats):
@@ -424,8 +421,8 @@ def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[
         sections.append(("Quality signals", _signal_section(lf, schema, thresholds)))
         if words := docs_profile.get("n_words"):
             sections.append(("Document length", table(list(words), [list(words.values())])))
-    if clusters_path.exists():
-        sections.append(("Dedup clusters", _cluster_section(clusters_path)))
+    if has_clusters:
+        sections.append(("Dedup clusters", _cluster_section(run)))
     sections.append(("Mixes", _mix_section(mixes)))
     if isinstance(stats.get("pretrain"), dict):
         sections.append(("Pretraining", _pretrain_section(stats["pretrain"])))
@@ -439,9 +436,9 @@ def write_report(run_dir: Path | str, thresholds: Mapping[str, Threshold | list[
     page = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>lusomix report — {esc(run_dir.resolve().name)}</title><style>{CSS}</style></head><body>"
-        f"<h1>lusomix run report</h1><p class=note>{esc(run_dir.resolve())}</p><p>{nav}</p>{body}</body></html>"
+        f"<title>lusomix report — {esc(Path(run.path).name)}</title><style>{CSS}</style></head><body>"
+        f"<h1>lusomix run report</h1><p class=note>{esc(run.url)}</p><p>{nav}</p>{body}</body></html>"
     )
-    out = prepare_output_dir(RunFolder(run_dir).report) / "index.html"
-    write_text_atomic(out, page)
-    return out
+    report = f"{RunFolder.REPORT}/index.html"
+    run.write_text(report, page)
+    return run.url_of(report)

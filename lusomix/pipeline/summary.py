@@ -6,35 +6,35 @@ in-memory counters, so a resumed run reports the same totals as an uninterrupted
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import polars as pl
 
 from lusomix.run_folder import RunFolder, parts
+from lusomix.stages.annotator import COUNTED_PER_STEP
 
 _SPANS_SHOWN = 5  # damaged spans printed per file; stats.json has them all
 
 
-def _scan(folder: Path) -> pl.LazyFrame | None:
-    files = parts(folder)
-    return pl.scan_parquet(files) if files else None
+def _scan(run: RunFolder, table: str) -> pl.LazyFrame | None:
+    files = parts(run, table)
+    return run.scan_parquet(files) if files else None
 
 
-def _counters(logging_dir: Path) -> dict[str, int]:
-    """datatrove step counters summed over tasks (e.g. extract/reused_payload, flag/…, pii/…)."""
+def _counters(logs: RunFolder) -> dict[str, int]:
+    """datatrove step counters summed over tasks and steps (e.g. extract/reused_payload, flag/…, pii/…); not the
+    counts every step keeps (documents seen, annotated), nor records and rejections (read from the output)."""
     totals: Counter = Counter()
-    for file in sorted((logging_dir / "stats").glob("*.json")):
-        for step in json.loads(file.read_text()):
+    for file in logs.glob("stats/*.json"):
+        for step in logs.read_json(file):
             for label, metric in step.get("stats", {}).items():
-                if not label.startswith(("records/", "rejected/")):
+                if not label.startswith(("records/", *COUNTED_PER_STEP)):
                     totals[label] += int(metric["total"] if isinstance(metric, dict) else metric)
     return dict(sorted(totals.items()))
 
 
-def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, extra: dict | None = None) -> dict:
-    reports = [json.loads(f.read_text()) for f in sorted((logging_dir / "reports").glob("*.json"))]
+def build_summary(run: RunFolder, logs: RunFolder, wall_s: float | None = None, extra: dict | None = None) -> dict:
+    reports = [logs.read_json(f) for f in logs.glob("reports/*.json")]
     records: Counter = Counter()
     for report in reports:
         records.update(report["records_by_type"])
@@ -50,7 +50,7 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
             if r["damage"]
         ],
     }
-    docs = _scan(RunFolder(out).docs)
+    docs = _scan(run, RunFolder.DOCS)
     kept = docs.select(pl.len()).collect().item() if docs is not None else 0
     summary["kept"] = kept
     summary["kept_words"] = docs.select(pl.col("n_words").sum()).collect().item() if docs is not None else 0
@@ -60,14 +60,14 @@ def build_summary(out: Path, logging_dir: Path, wall_s: float | None = None, ext
             (row["variety"] or "unassigned"): {"docs": row["len"], "share": round(row["len"] / kept, 4)}
             for row in shares.sort("variety", nulls_last=True).iter_rows(named=True)
         }
-    rejected = _scan(RunFolder(out).rejected)
+    rejected = _scan(run, RunFolder.REJECTED)
     reasons = rejected.group_by("reason").len().collect() if rejected is not None else None
     summary["rejected_by_reason"] = (
         {row["reason"]: row["len"] for row in reasons.sort("reason").iter_rows(named=True)}
         if reasons is not None
         else {}
     )
-    summary["counters"] = _counters(logging_dir)
+    summary["counters"] = _counters(logs)
     if wall_s:
         summary["wall_s"] = round(wall_s, 2)
         summary["docs_per_s"] = round(kept / wall_s, 1)

@@ -36,9 +36,13 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("config", type=Path, help="pretraining YAML config (see data_samples/pretrain-*.yaml)")
-    parser.add_argument("--mix", type=Path, required=True, help="the mix folder (holds manifest.json)")
     parser.add_argument(
-        "--output", type=Path, default=None, help="output folder (default: ./pretrain-<mix name>); reuse it to resume"
+        "--mix", required=True, help="the mix folder (holds manifest.json): a local folder or a URL (s3://...)"
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        help="output folder, local or a URL (default: ./pretrain-<mix name>); reuse it to resume",
     )
     parser.add_argument("--max-steps", type=int, default=None, help="stop at this step (default: train.max_steps)")
     parser.add_argument(
@@ -59,7 +63,8 @@ def handle(args: argparse.Namespace) -> int:
         config = config.model_copy(
             update={"distributed": config.distributed.model_copy(update={"workers": args.workers})}
         )
-    output = args.output or Path(f"pretrain-{args.mix.resolve().name}")
+    mix_name = (str(Path(args.mix).resolve()) if "://" not in args.mix else args.mix).rstrip("/").rsplit("/", 1)[-1]
+    output = args.output or f"pretrain-{mix_name}"
     try:  # a failure is a PassFailed: the CLI prints its one line (cause, logs) and exits 1, as for `run`
         summary = loop.run_pretrain(config, args.mix, output, max_steps=args.max_steps, ray_address=args.ray_address)
     except PassSkipped as why:

@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from lusomix.config_base import KeyValueError, StageConfig, read_yaml_mapping, validate
-from lusomix.errors import UsageError
-from lusomix.run_folder import Manifest
+from lusomix.errors import PassSkipped, UsageError
+from lusomix.run_folder import Manifest, RunFolder, as_folder
 
 
 class ModelConfig(StageConfig):
@@ -121,6 +121,18 @@ class DistributedConfig(StageConfig):
         return self
 
 
+class EvalConfig(StageConfig):
+    """Evaluation sets scored at every train.eval_every and at the end (pretrain.evaluate): a shipped set's
+    name (frmt, docs: pairs; heldout: text; calamept: cloze) or a file path, relative to the config file."""
+
+    enabled: bool = True
+    pairs: list[str] = ["frmt", "docs"]
+    text: list[str] = ["heldout"]
+    cloze: list[str] = ["calamept"]
+    max_items: int | None = Field(400, gt=0)  # per set, evenly spaced through the file; None: every item
+    batch_size: int = Field(16, gt=0)
+
+
 class PretrainConfig(StageConfig):
     seed: int = 1234
     model: ModelConfig = ModelConfig()
@@ -129,11 +141,23 @@ class PretrainConfig(StageConfig):
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     distributed: DistributedConfig = DistributedConfig()
+    eval: EvalConfig = EvalConfig()
 
 
 def load_pretrain_config(path: Path | str) -> PretrainConfig:
     """Read a YAML pretraining config; any mistake is a one-line UsageError naming the key."""
-    return validate(PretrainConfig, read_yaml_mapping(path), str(path))
+    config = validate(PretrainConfig, read_yaml_mapping(path), str(path))
+    return config.model_copy(update={"eval": resolve_eval_paths(config.eval, Path(path).parent)})
+
+
+def resolve_eval_paths(ec: EvalConfig, base: Path) -> EvalConfig:
+    """Eval set files named relative to the config file, as its other paths are; shipped names stay names."""
+    from lusomix.pretrain.eval_sets import SHIPPED
+
+    def place(values: list[str]) -> list[str]:
+        return [v if v in SHIPPED or Path(v).is_absolute() else str(base / v) for v in values]
+
+    return ec.model_copy(update={"pairs": place(ec.pairs), "text": place(ec.text), "cloze": place(ec.cloze)})
 
 
 def check_local_paths(config: PretrainConfig, source: str) -> None:
@@ -150,26 +174,75 @@ def step_tokens(config: PretrainConfig, workers: int) -> int:
     return workers * tc.grad_accum_steps * tc.micro_batch_size * config.data.context_length
 
 
-def check_batch_fits(config: PretrainConfig, source: str, mix_dir: Path) -> None:
+def _mix_size(mix_dir: RunFolder | str | Path) -> tuple[str, int, int]:
+    """The mix's name, rows and tokens_est (1.4 tokens a word: the exact count needs the tokenizer, which a
+    from-scratch run trains on the mix itself)."""
+    manifest = Manifest.read(as_folder(mix_dir))
+    rows = sum(int(shard.get("rows", 0)) for shard in manifest.shards)
+    tokens = sum(int(shard.get("tokens_est", 0)) for shard in manifest.shards)
+    return manifest.name, rows, tokens
+
+
+def _step(config: PretrainConfig, workers: int) -> str:
+    tc = config.train
+    return (
+        f"{workers} worker{'s' if workers != 1 else ''} x {tc.grad_accum_steps} grad_accum_steps x "
+        f"{tc.micro_batch_size} sequences x {config.data.context_length} tokens = {step_tokens(config, workers)} tokens"
+    )
+
+
+def check_batch_fits(config: PretrainConfig, source: str, mix_dir: RunFolder | str | Path) -> None:
     """Refuse a global batch larger than the mix: one step would hold the same documents several times.
 
     The training stream loops over the mix epoch after epoch, so a small mix is fine for many steps; what
-    makes no sense is a single step that needs more tokens than the whole mix has. The mix's size is its
-    manifest's tokens_est (1.4 tokens a word: the exact count needs the tokenizer, which a from-scratch run
-    trains on the mix itself). An empty mix is left to the pass, which skips it ("no training text").
+    makes no sense is a single step that needs more tokens than the whole mix has. For a mix that exists
+    and a config the user wrote for it (see fit_batch for a mix the same run builds). An empty mix is left
+    to the pass, which skips it ("no training text").
     """
-    manifest = Manifest.read(mix_dir)
-    rows = sum(int(shard.get("rows", 0)) for shard in manifest.shards)
-    tokens = sum(int(shard.get("tokens_est", 0)) for shard in manifest.shards)
+    name, rows, tokens = _mix_size(mix_dir)
     if rows == 0 or tokens == 0:
         return
     workers = min(config.distributed.workers, rows)  # the pass uses fewer workers on a mix of few rows
-    needed = step_tokens(config, workers)
-    if needed > tokens:
-        tc = config.train
+    if step_tokens(config, workers) > tokens:
         raise UsageError(
-            f"{source}: train.micro_batch_size: one step takes {workers} workers x {tc.grad_accum_steps} "
-            f"grad_accum_steps x {tc.micro_batch_size} sequences x {config.data.context_length} tokens = {needed} "
-            f"tokens, more than the whole mix {manifest.name!r} holds (~{tokens} tokens); lower "
-            "train.micro_batch_size, train.grad_accum_steps, distributed.workers or data.context_length"
+            f"{source}: train.micro_batch_size: one step takes {_step(config, workers)}, more than the whole "
+            f"mix {name!r} holds (~{tokens} tokens); lower train.micro_batch_size, train.grad_accum_steps, "
+            "distributed.workers or data.context_length"
         )
+
+
+def fit_batch(config: PretrainConfig, mix_dir: RunFolder | str | Path) -> tuple[PretrainConfig, str | None]:
+    """The config with one step no larger than the mix, and a line saying what changed (None: nothing).
+
+    For a mix built in the same run, whose size nobody could know when writing the config: a small input
+    gives a small mix, and that is data, not a mistake. The step shrinks in the order that changes training
+    least: fewer workers (the same per-worker batch), then less accumulation, then a smaller micro-batch,
+    down to what one step of the mix can fill. A mix shorter than one sequence is skipped (PassSkipped).
+    """
+    name, rows, tokens = _mix_size(mix_dir)
+    if rows == 0 or tokens == 0:
+        return config, None  # the pass skips it: "no training text"
+    dc, tc = config.distributed, config.train
+    workers = min(dc.workers, rows)
+    if step_tokens(config, workers) <= tokens:
+        return config, None
+    sequences = tokens // config.data.context_length  # the most sequences one step of the mix can fill
+    if sequences == 0:
+        raise PassSkipped(
+            f"the mix {name!r} holds ~{tokens} tokens, fewer than one sequence of data.context_length "
+            f"{config.data.context_length}"
+        )
+    fewer_workers = max(1, min(workers, sequences // (tc.grad_accum_steps * tc.micro_batch_size)))
+    accum = max(1, min(tc.grad_accum_steps, sequences // (fewer_workers * tc.micro_batch_size)))
+    micro_batch = max(1, min(tc.micro_batch_size, sequences // (fewer_workers * accum)))
+    fitted = config.model_copy(
+        update={
+            "distributed": dc.model_copy(update={"workers": fewer_workers}),
+            "train": tc.model_copy(update={"grad_accum_steps": accum, "micro_batch_size": micro_batch}),
+        }
+    )
+    note = (
+        f"one step of {_step(config, workers)} is more than the mix {name!r} holds (~{tokens} tokens): "
+        f"trained with {_step(fitted, fewer_workers)}"
+    )
+    return fitted, note

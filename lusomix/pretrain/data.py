@@ -24,12 +24,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from lusomix.errors import UsageError
-from lusomix.run_folder import LABELS, Manifest, atomic_path
+from lusomix.run_folder import LABELS, Manifest, RunFolder, as_folder, atomic_path
 
-VARIETIES = LABELS  # a validation slice per variety a text can be
 IGNORE_INDEX = -100  # label of padding positions: cross-entropy skips them
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|pad|>"
@@ -37,13 +35,13 @@ PAD_TOKEN = "<|pad|>"
 
 @dataclass(frozen=True)
 class MixShard:
-    path: Path
+    path: str  # relative to the mix folder
     rows: int
 
 
 @dataclass(frozen=True)
 class Mix:
-    dir: Path
+    dir: RunFolder  # local or on a store: every worker reads its shards from there
     name: str
     shards: tuple[MixShard, ...]
     fingerprint: str  # over the shard list: a resumed run must read the same mix
@@ -53,24 +51,26 @@ class Mix:
 class ReadUnit:
     """Rows [row_start, row_stop) of one shard: the granule a worker reads."""
 
-    path: Path
+    path: str
     row_start: int
     row_stop: int
+    folder: RunFolder  # the mix folder ``path`` is in
 
 
-def read_mix(mix_dir: Path) -> Mix:
+def read_mix(mix_dir: RunFolder | str | Path) -> Mix:
     """Read and check a mix's manifest.json (see the mix contract); every listed shard must exist."""
-    manifest = Manifest.read(mix_dir)
-    manifest_path = Manifest.path(mix_dir)
+    folder = as_folder(mix_dir)
+    manifest = Manifest.read(folder)
     entries = manifest.shards
-    shards = tuple(MixShard(path, e["rows"]) for path, e in zip(manifest.shard_paths(mix_dir), entries))
-    missing = [str(s.path) for s in shards if not s.path.is_file()]
+    shards = tuple(MixShard(e["path"], e["rows"]) for e in entries)
+    present = set(folder.glob("*.parquet"))  # one listing, not one request per shard
+    missing = [folder.url_of(s.path) for s in shards if s.path not in present]
     if missing:
-        raise UsageError(f"{manifest_path}: shard file missing: {missing[0]}")
+        raise UsageError(f"{folder.url_of(Manifest.FILE)}: shard file missing: {missing[0]}")
     # a mix without rows is read as such: an empty selection is a data outcome (run_pretrain skips it)
     listing = json.dumps([[e["path"], e["rows"], e.get("sha256")] for e in entries], sort_keys=True)
     fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
-    return Mix(Path(mix_dir), manifest.name, shards, fingerprint)
+    return Mix(folder, manifest.name, shards, fingerprint)
 
 
 def assign_units(mix: Mix, rank: int, world_size: int) -> list[ReadUnit]:
@@ -80,18 +80,18 @@ def assign_units(mix: Mix, rank: int, world_size: int) -> list[ReadUnit]:
     worker only); otherwise every worker takes its own contiguous row range of every shard.
     """
     if len(mix.shards) >= world_size:
-        return [ReadUnit(s.path, 0, s.rows) for s in mix.shards[rank::world_size]]
+        return [ReadUnit(s.path, 0, s.rows, mix.dir) for s in mix.shards[rank::world_size]]
     units = []
     for s in mix.shards:
         bounds = np.linspace(0, s.rows, world_size + 1).round().astype(int)
         if bounds[rank + 1] > bounds[rank]:
-            units.append(ReadUnit(s.path, int(bounds[rank]), int(bounds[rank + 1])))
+            units.append(ReadUnit(s.path, int(bounds[rank]), int(bounds[rank + 1]), mix.dir))
     return units
 
 
 def read_rows(unit: ReadUnit, start: int, batch_rows: int, columns: list[str]) -> Iterator[tuple[int, pa.Table]]:
     """Yield (row index after the batch, table) for rows [start, unit.row_stop) of the unit's shard."""
-    pf = pq.ParquetFile(unit.path)
+    pf = unit.folder.parquet_file(unit.path)
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
     offsets = np.cumsum([0, *sizes])
     # row groups wholly outside [start, row_stop) are never read: a resumed stream does not rescan its shard
@@ -144,11 +144,11 @@ class ValidationSlice:
 def select_validation(mix: Mix, docs_per_variety: int) -> ValidationSlice:
     """The first `docs_per_variety` distinct documents of each variety in mix order."""
     if not mix.shards:
-        return ValidationSlice((), {v: [] for v in VARIETIES})
+        return ValidationSlice((), {v: [] for v in LABELS})
     seen: pl.DataFrame | None = None
     for shard in mix.shards:
-        rows = pl.read_parquet(shard.path, columns=["id", "text", "variety"]).filter(
-            pl.col("variety").is_in(VARIETIES) & (pl.col("text").str.len_bytes() > 0)
+        rows = pl.read_parquet(mix.dir.parquet_source(shard.path), columns=["id", "text", "variety"]).filter(
+            pl.col("variety").is_in(LABELS) & (pl.col("text").str.len_bytes() > 0)
         )
         seen = rows if seen is None else pl.concat([seen, rows])
         chosen = (
@@ -157,9 +157,9 @@ def select_validation(mix: Mix, docs_per_variety: int) -> ValidationSlice:
             .head(docs_per_variety)
         )
         counts = chosen["variety"].value_counts()
-        if len(counts) == len(VARIETIES) and counts["count"].to_numpy().min() >= docs_per_variety:
+        if len(counts) == len(LABELS) and counts["count"].to_numpy().min() >= docs_per_variety:
             break  # the rest of the mix is not read
-    texts = {v: chosen.filter(pl.col("variety") == v)["text"].to_list() for v in VARIETIES}
+    texts = {v: chosen.filter(pl.col("variety") == v)["text"].to_list() for v in LABELS}
     return ValidationSlice(tuple(chosen["id"].to_list()), texts)
 
 
@@ -295,7 +295,7 @@ class Prefetcher:
         self._thread.join(timeout=5)
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: Path):
+def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: Path | str):
     """Byte-level BPE trained on the mix (from-scratch runs), saved as a Hugging Face tokenizer in out_dir."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -322,7 +322,7 @@ def mix_texts(mix: Mix, held_out_ids: Iterable[str], max_docs: int) -> Iterator[
     """Up to max_docs training texts from the start of the mix (tokenizer training input)."""
     held_out, count = pa.array(list(held_out_ids), pa.string()), 0
     for shard in mix.shards:
-        for _, table in read_rows(ReadUnit(shard.path, 0, shard.rows), 0, 1024, ["id", "text"]):
+        for _, table in read_rows(ReadUnit(shard.path, 0, shard.rows, mix.dir), 0, 1024, ["id", "text"]):
             for text in training_texts(table, held_out)[: max_docs - count]:
                 count += 1
                 yield text
@@ -330,7 +330,7 @@ def mix_texts(mix: Mix, held_out_ids: Iterable[str], max_docs: int) -> Iterator[
                 return
 
 
-def load_tokenizer(path: Path):
+def load_tokenizer(path: Path | str):
     """A local Hugging Face tokenizer (never downloaded); it must be a fast one with an EOS token."""
     from transformers import AutoTokenizer
 

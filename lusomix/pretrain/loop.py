@@ -26,7 +26,6 @@ from lusomix.pretrain import checkpoint as ckpt
 from lusomix.pretrain.config import PretrainConfig
 from lusomix.pretrain.data import (
     IGNORE_INDEX,
-    VARIETIES,
     PackedStream,
     Prefetcher,
     assign_units,
@@ -38,10 +37,13 @@ from lusomix.pretrain.data import (
     usable_workers,
     validation_batch,
 )
+from lusomix.pretrain.eval_sets import configured_sets
+from lusomix.pretrain.evaluate import evaluate_sets
 from lusomix.pretrain.model import build_model, gradient_sync, wrap_model
-from lusomix.pretrain.summary import summarise
+from lusomix.pretrain.summary import METRICS, summarise
 from lusomix.ray_address import check_reachable
-from lusomix.run_folder import prepare_output_dir
+from lusomix.run_folder import LABELS, RunFolder, as_folder
+from lusomix.run_output import prepare_output_dir
 
 
 def lr_factor(step: int, warmup: int, decay: int, min_ratio: float) -> float:
@@ -95,7 +97,7 @@ def train_worker(job: dict) -> None:
     import ray.train.torch
 
     config = PretrainConfig.model_validate(job["config"])
-    out_dir, max_steps = Path(job["out_dir"]), job["max_steps"]
+    out, max_steps = job["out"], job["max_steps"]  # the run's folder: local, or a store every node reads
     tc, oc = config.train, config.optim
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
@@ -105,7 +107,9 @@ def train_worker(job: dict) -> None:
         torch.backends.cuda.matmul.allow_tf32 = True
     random.seed(config.seed), np.random.seed(config.seed), torch.manual_seed(config.seed)  # same init everywhere
 
-    tokenizer = load_tokenizer(job["tokenizer_dir"])
+    tokenizer_folder, tokenizer_rel = job["tokenizer"]
+    with tokenizer_folder.fetch(tokenizer_rel) as local:  # loaded whole: the copy can go
+        tokenizer = load_tokenizer(local)
     model = wrap_model(build_model(config, tokenizer), config, device, bf16)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
@@ -126,7 +130,7 @@ def train_worker(job: dict) -> None:
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=bf16 and config.distributed.strategy == "ddp")
 
     ctx_len, mbs, accum = config.data.context_length, tc.micro_batch_size, tc.grad_accum_steps
-    mix = read_mix(Path(job["mix_dir"]))
+    mix = read_mix(job["mix"])
     stream = PackedStream(
         assign_units(mix, rank, world),
         tokenizer.backend_tokenizer,
@@ -141,18 +145,17 @@ def train_worker(job: dict) -> None:
             rank,
             world,
         )
-        for v in VARIETIES
+        for v in LABELS
     }
 
     step, tokens_seen = 0, 0
-    latest = ckpt.latest(out_dir / "checkpoints")
+    latest = ckpt.latest(out)
     if latest is not None:
-        step, tokens_seen, data_state = ckpt.load(latest, model, optimizer, scheduler, rank)
+        step, tokens_seen, data_state = ckpt.load(out, latest, model, optimizer, scheduler, rank)
         stream.load_state_dict(data_state)
     loader = Prefetcher(stream, mbs, depth=2 * accum)
-    metrics_path = out_dir / "metrics.jsonl"
     if rank == 0:
-        ckpt.trim_metrics(metrics_path, step)  # lines past the checkpoint belong to a run that was lost
+        ckpt.trim_metrics(out, METRICS, step)  # lines past the checkpoint belong to a run that was lost
         print(f"[pretrain] {world} workers on {device.type}, start at step {step}, stop at {max_steps}", flush=True)
     tokens_per_step = world * accum * mbs * ctx_len
 
@@ -187,15 +190,17 @@ def train_worker(job: dict) -> None:
         }
         if step % tc.eval_every == 0 or step == max_steps:
             record.update(evaluate(model, validation, mbs, device, autocast))
+            if job["eval_sets"]:  # pt-PT/pt-BR pairs, bits per byte, cloze: shared across the ranks
+                bs = config.eval.batch_size
+                record["eval"] = evaluate_sets(model, tokenizer, job["eval_sets"], bs, device, autocast, rank, world)
         if rank == 0:
-            with metrics_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            out.append_text(METRICS, json.dumps(record) + "\n")
             print("[pretrain] " + " ".join(f"{k}={v}" for k, v in record.items()), flush=True)
         if step % tc.report_every == 0 or step == max_steps or "val_loss_pt_PT" in record:
             ray.train.report(record)  # metrics only: the checkpoints are ours
         if step % tc.checkpoint_every == 0 or step == max_steps:
             ckpt.save(
-                out_dir / "checkpoints",
+                out,
                 step,
                 tokens_seen,
                 model,
@@ -208,41 +213,59 @@ def train_worker(job: dict) -> None:
             )
     loader.close()
     if tc.export_model:
-        ckpt.export_hf(model, tokenizer, out_dir / "model", rank)
+        ckpt.export_hf(model, tokenizer, out, "model", rank)
 
 
 # ---------------------------------------------------------------------------------------------- driver
 
 
-def prepare_tokenizer(config: PretrainConfig, mix, held_out_ids, out_dir: Path) -> Path:
-    """The tokenizer's folder: the configured one, the checkpoint's own, or one trained on the mix."""
+def _ray_storage(out: RunFolder) -> dict:
+    """Ray Train's own files (results, its logs) in OUT/ray: on a store through the run folder's filesystem,
+    so that no node relies on another's disk."""
+    if out.local:
+        return {"storage_path": out.join("ray")}
+    import pyarrow.fs as pafs
+
+    return {"storage_path": out.join("ray"), "storage_filesystem": pafs.PyFileSystem(pafs.FSSpecHandler(out.fs))}
+
+
+def prepare_tokenizer(config: PretrainConfig, mix, held_out_ids, out: RunFolder) -> tuple[RunFolder, str]:
+    """The tokenizer's folder: the configured one, the checkpoint's own, or one trained on the mix and kept
+    in the run's folder (as a folder and the path in it, which every worker fetches)."""
     path = config.tokenizer.path or config.model.checkpoint
-    if path is None:
-        path = out_dir / "tokenizer"
-        if not path.is_dir():  # a resumed run must keep the vocabulary it started with
+    if path is not None:
+        folder, rel = RunFolder(Path(path).resolve()), ""
+    else:
+        folder, rel = out, "tokenizer"
+        if not out.isdir(rel):  # a resumed run must keep the vocabulary it started with
             texts = mix_texts(mix, held_out_ids, config.tokenizer.train_docs)
-            train_tokenizer(texts, config.tokenizer.vocab_size, path)
-    load_tokenizer(path)  # fails here, in one line, rather than inside every worker
-    return Path(path).resolve()
+            train_tokenizer(texts, config.tokenizer.vocab_size, out.url_of(rel))
+    with folder.fetch(rel) as local:
+        load_tokenizer(local)  # fails here, in one line, rather than inside every worker
+    return folder, rel
 
 
 def run_pretrain(
-    config: PretrainConfig, mix_dir: Path, out_dir: Path, max_steps: int | None = None, ray_address: str | None = None
+    config: PretrainConfig,
+    mix_dir: RunFolder | Path | str,
+    out_dir: RunFolder | Path | str,
+    max_steps: int | None = None,
+    ray_address: str | None = None,
 ) -> dict:
-    """Train on the mix in mix_dir, writing to out_dir (resuming from its last checkpoint); return a summary."""
+    """Train on the mix in mix_dir, writing to out_dir (resuming from its last checkpoint); return a summary.
+    Either may be local or on a store (then every Ray Train worker reads and writes there)."""
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")  # nothing is ever downloaded
     import ray
     from ray.train import FailureConfig, RunConfig, ScalingConfig, TrainingFailedError
     from ray.train.torch import TorchConfig, TorchTrainer
 
-    mix_dir, out_dir = Path(mix_dir).resolve(), Path(out_dir).resolve()
     max_steps = max_steps if max_steps is not None else config.train.max_steps
     if max_steps <= 0:
         raise UsageError(f"--max-steps must be positive, got {max_steps}")
     if config.model.checkpoint is not None and not config.model.checkpoint.is_dir():
         raise UsageError(f"model.checkpoint not found: {config.model.checkpoint} is not a local directory")
     dc = config.distributed
-    mix = read_mix(mix_dir)
+    mix = read_mix(as_folder(mix_dir))
     validation = select_validation(mix, config.data.val_docs_per_variety)
     # a small mix is a normal outcome of a small input: fewer workers, or nothing to train (not an error)
     workers = usable_workers(mix, validation.ids, dc.workers)
@@ -260,20 +283,22 @@ def run_pretrain(
         if workers < dc.workers
         else None
     )
-    out_dir = prepare_output_dir(out_dir)
-    latest = ckpt.latest(out_dir / "checkpoints")
+    out = prepare_output_dir(out_dir)
+    out.remove_temporaries()  # what a killed run of this folder left (one pretraining run per folder)
+    latest = ckpt.latest(out)
     if latest is not None:
-        ckpt.check_compatible(latest, {"world_size": workers, "mix": mix.fingerprint})
-    tokenizer_dir = prepare_tokenizer(config, mix, validation.ids, out_dir)
+        ckpt.check_compatible(out, latest, {"world_size": workers, "mix": mix.fingerprint})
+    tokenizer = prepare_tokenizer(config, mix, validation.ids, out)
     start_step = ckpt.step_of(latest) if latest is not None else 0
     job = {
         "config": config.model_dump(mode="json"),
-        "mix_dir": str(mix_dir),
-        "out_dir": str(out_dir),
-        "tokenizer_dir": str(tokenizer_dir),
+        "mix": mix.dir,
+        "out": out,
+        "tokenizer": tokenizer,
         "max_steps": max_steps,
         "held_out_ids": list(validation.ids),
         "validation": validation.texts,
+        "eval_sets": configured_sets(config.eval),  # read here: a bad file fails before training starts
     }
 
     started_ray = not ray.is_initialized()
@@ -302,7 +327,7 @@ def run_pretrain(
                 # a fresh Ray run name each time: Ray never restores its own state, ours does
                 run_config=RunConfig(
                     name=f"pretrain-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
-                    storage_path=str(out_dir / "ray"),
+                    **_ray_storage(out),
                     failure_config=FailureConfig(max_failures=dc.max_failures),
                 ),
             )
@@ -311,12 +336,12 @@ def run_pretrain(
         lines = str(exc).strip().splitlines()
         cause = next((line for line in reversed(lines) if "Error" in line), lines[-1] if lines else "")
         raise PassFailed(
-            f"pretraining failed: {cause.strip()} (logs: {out_dir / 'ray'}; checkpoints are kept, rerun to resume)"
+            f"pretraining failed: {cause.strip()} (logs: {out.url_of('ray')}; checkpoints are kept, rerun to resume)"
         ) from exc
     finally:
         if started_ray:
             ray.shutdown()
-    summary = summarise(out_dir, start_step)
+    summary = summarise(out, start_step)
     summary["workers"] = workers
     if note:
         summary["note"] = note

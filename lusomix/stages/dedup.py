@@ -8,7 +8,7 @@ Dedup pass, in two steps that the executors run as tasks:
    of ``world_size`` takes the units ``u`` with ``u % world_size == rank`` (``world_size = units(config)``
    gives one unit per task). A unit scans ``docs/*.parquet`` lazily, reading one band value per document,
    groups equal hashes with polars and writes star edges (every member -> the group's smallest member)
-   to ``WORK/edges/<unit>.parquet``. Documents are named by their global row number in ``docs/``
+   to ``OUT/dedup/edges/<unit>.parquet``. Documents are named by their global row number in ``docs/``
    (files in name order): uint32 edges instead of string ids keep the graph small at 10^7 documents.
 2. :class:`ClusterBuilder` — one task: connected components of all edges in one scipy call, then the
    keep policy with one polars sort, written to ``OUT/dedup/clusters.parquet`` (``CLUSTERS_SCHEMA``, one
@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datatrove.data import DocumentsPipeline
+from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field, field_validator
 from scipy.sparse import coo_matrix
@@ -48,13 +47,14 @@ from lusomix.errors import UsageError
 from lusomix.filters.minhash import MinHasher, lsh_params
 from lusomix.filters.quality import flags_expr
 from lusomix.filters.text import text_hash
-from lusomix.run_folder import atomic_path, parts, write_json_atomic
+from lusomix.run_folder import PT_PT, RunFolder, parts
+from lusomix.stages.annotator import Annotator
 from lusomix.stages.schema import CLUSTERS_SCHEMA
 
 # Which document a cluster keeps: criteria applied in order, the smallest id breaking the last tie.
 # Each is (sort expression, descending, columns of docs/ it reads).
 KEEP_CRITERIA: dict[str, tuple[pl.Expr, bool, tuple[str, ...]]] = {
-    "prefer_pt_PT": ((pl.col("variety") == "pt_PT").fill_null(False), True, ("variety",)),
+    "prefer_pt_PT": ((pl.col("variety") == PT_PT).fill_null(False), True, ("variety",)),
     "fewer_quality_flags": (pl.col("quality_flags").list.len().fill_null(0), False, ("quality_flags",)),
     "most_recent": (pl.col("crawl_date"), True, ("crawl_date",)),
     "oldest": (pl.col("crawl_date"), False, ("crawl_date",)),
@@ -117,7 +117,7 @@ def _unit_name(unit: int, bands: int) -> str:
     return EXACT_UNIT if unit == bands else f"band-{unit:05d}"
 
 
-class MinHashSigner(PipelineStep):
+class MinHashSigner(Annotator):
     """Extract pass: band hashes and exact-duplicate hash of every kept document."""
 
     name = "🔏 minhash"
@@ -131,20 +131,15 @@ class MinHashSigner(PipelineStep):
         # (~0.3 s), which every worker process would pay again.
         self._hasher = config.minhasher()
 
-    def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        for doc in data:
-            if "reject" not in doc.metadata:
-                with self.track_time():
-                    doc.metadata["minhash_bands"] = self._hasher.bands(doc.text)
-                    doc.metadata["text_hash"] = text_hash(doc.text)
-                    self.stat_update("signed")
-            yield doc
+    def annotate(self, doc: Document) -> None:
+        doc.metadata["minhash_bands"] = self._hasher.bands(doc.text)
+        doc.metadata["text_hash"] = text_hash(doc.text)
 
 
-def docs_files(docs_dir: str | os.PathLike) -> list[Path]:
-    files = parts(docs_dir)
+def docs_files(run: RunFolder) -> list[str]:
+    files = parts(run, RunFolder.DOCS)
     if not files:
-        raise DedupInputError(f"no documents to deduplicate: {docs_dir} has no part-*.parquet files")
+        raise DedupInputError(f"no documents to deduplicate: {run.url_of(RunFolder.DOCS)} has no part-*.parquet files")
     return files
 
 
@@ -153,20 +148,22 @@ def _params(config: DedupConfig) -> dict:
     return {"num_perm": config.num_perm, "bands": bands, "rows": rows, "seed": config.seed, "ngram": config.ngram}
 
 
-def previous_index(config: DedupConfig) -> Path | None:
+def previous_index(config: DedupConfig, storage_options: dict | None = None) -> RunFolder | None:
+    """A previous run's dedup/ folder (local or a URL), checked: its index is there and was made with this
+    run's MinHash parameters."""
     if config.previous_index is None:
         return None
-    folder = Path(config.previous_index)
+    folder = RunFolder(config.previous_index, storage_options)
     try:
-        previous = json.loads((folder / INDEX_PARAMS).read_text())
+        previous = folder.read_json(INDEX_PARAMS)
     except (OSError, ValueError):
         raise DedupInputError(f"previous_index: {folder} has no readable {INDEX_PARAMS} (a dedup/ folder?)") from None
-    if not (folder / INDEX).is_file():
-        raise DedupInputError(f"previous_index: {folder / INDEX} not found")
+    if not folder.isfile(INDEX):
+        raise DedupInputError(f"previous_index: {folder.url_of(INDEX)} not found")
     mine = _params(config)
     if {k: previous.get(k) for k in mine} != mine:
         raise DedupInputError(f"previous_index: {folder} was built with MinHash {previous}, this run uses {mine}")
-    return folder / INDEX
+    return folder
 
 
 class Corpus:
@@ -176,44 +173,50 @@ class Corpus:
     built for another one are stale.
     """
 
-    def __init__(self, docs_dir: str | os.PathLike, config: DedupConfig):
-        self.files = docs_files(docs_dir)
-        counts = [pq.read_metadata(f).num_rows for f in self.files]
+    def __init__(self, run: RunFolder, config: DedupConfig, storage_options: dict | None = None):
+        self.run = run
+        self.files = docs_files(run)
+        counts = [run.parquet_file(f).metadata.num_rows for f in self.files]
         self.n_docs = sum(counts)
-        self.previous = previous_index(config)
-        self.n_previous = pq.read_metadata(self.previous).num_rows if self.previous else 0
-        sources = [*self.files, *([self.previous] if self.previous else [])]
+        self.previous = previous_index(config, storage_options if storage_options is not None else run.storage_options)
+        self.n_previous = self.previous.parquet_file(INDEX).metadata.num_rows if self.previous else 0
+        sizes = [[Path(f).name, run.size(f)] for f in self.files]
+        if self.previous:
+            sizes.append([INDEX, self.previous.size(INDEX)])
         # names, not paths: tasks on other machines may mount the output elsewhere
-        inventory = [[f.name, f.stat().st_size] for f in sources], counts, self.n_previous
+        inventory = sizes, counts, self.n_previous
         self.fingerprint = hashlib.blake2b(
             json.dumps([inventory, _params(config)]).encode(), digest_size=16
         ).hexdigest()
 
     def scan(self, *columns: str) -> pl.LazyFrame:
         """``columns`` of every row with its number ``doc`` (docs first, then the previous index)."""
-        scans = [pl.scan_parquet(self.files, row_index_name="doc").select("doc", *columns)]
+        scans = [self.run.scan_parquet(self.files, row_index_name="doc").select("doc", *columns)]
         if self.previous:
             scans.append(
-                pl.scan_parquet(self.previous, row_index_name="doc", row_index_offset=self.n_docs).select(
+                self.previous.scan_parquet([INDEX], row_index_name="doc", row_index_offset=self.n_docs).select(
                     "doc", *columns
                 )
             )
         return pl.concat(scans)
 
 
-def _edge_fingerprint(path: Path) -> str | None:
+def _edge_fingerprint(run: RunFolder, rel: str) -> str | None:
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = run.parquet_file(rel).schema_arrow.metadata or {}
     except (OSError, pa.ArrowInvalid):
         return None
     value = meta.get(_FINGERPRINT_KEY)
     return value.decode() if value else None
 
 
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
+def _write(run: RunFolder, rel: str, table: pa.Table) -> None:
+    with run.publish(rel) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+
+
+def _edges(unit: int, bands: int) -> str:
+    return f"{RunFolder.DEDUP}/edges/{_unit_name(unit, bands)}.parquet"
 
 
 def _star_edges(groups: pl.DataFrame) -> pl.DataFrame:
@@ -251,39 +254,43 @@ class BandGrouper(PipelineStep):
     name = "🪣 band groups"
     type = "🫂 - DEDUP"
 
-    def __init__(self, docs_dir: str, work_dir: str, config: DedupConfig):
+    def __init__(self, run: RunFolder, config: DedupConfig):
         super().__init__()
-        self.docs_dir, self.work_dir, self.config = docs_dir, work_dir, config
+        self.run_folder, self.config = run, config
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         if data:
             yield from data
-        corpus = Corpus(self.docs_dir, self.config)
+        corpus = Corpus(self.run_folder, self.config)
         current = corpus.fingerprint
         bands = self.config.bands_rows()[0]
         for unit in range(rank, bands + 1, world_size):
-            path = Path(self.work_dir) / "edges" / f"{_unit_name(unit, bands)}.parquet"
-            if _edge_fingerprint(path) == current:
+            edges_file = _edges(unit, bands)
+            if self.run_folder.exists(edges_file) and _edge_fingerprint(self.run_folder, edges_file) == current:
                 self.stat_update("units_already_done")
                 continue
             with self.track_time(unit="unit"):
                 edges = _star_edges(_unit_hashes(corpus, unit, bands))
                 table = edges.to_arrow().cast(EDGE_SCHEMA)
-                _write_atomic(table.replace_schema_metadata({_FINGERPRINT_KEY: current.encode()}), path)
+                _write(self.run_folder, edges_file, table.replace_schema_metadata({_FINGERPRINT_KEY: current.encode()}))
             self.stat_update("exact_edges" if unit == bands else "band_edges", value=len(edges))
             self.stat_update("units_done")
 
 
-def _components(work_dir: Path, n_rows: int, bands: int, current: str) -> np.ndarray:
+def _components(run: RunFolder, n_rows: int, bands: int, current: str) -> np.ndarray:
     """Cluster label of every row: connected components of all units' edges."""
     sources, targets = [], []
     for unit in range(bands + 1):
-        path = work_dir / "edges" / f"{_unit_name(unit, bands)}.parquet"
-        if not path.exists():
-            raise DedupInputError(f"dedup edges missing: {path} (run every band task before the builder)")
-        if _edge_fingerprint(path) != current:
-            raise DedupInputError(f"dedup edges are stale: {path} was built from other docs/ or parameters")
-        table = pq.read_table(path)
+        edges_file = _edges(unit, bands)
+        if not run.exists(edges_file):
+            raise DedupInputError(
+                f"dedup edges missing: {run.url_of(edges_file)} (run every band task before the builder)"
+            )
+        if _edge_fingerprint(run, edges_file) != current:
+            raise DedupInputError(
+                f"dedup edges are stale: {run.url_of(edges_file)} was built from other docs/ or parameters"
+            )
+        table = run.parquet_file(edges_file).read()
         sources.append(table["doc"].to_numpy())
         targets.append(table["root"].to_numpy())
     src, dst = np.concatenate(sources), np.concatenate(targets)
@@ -298,9 +305,9 @@ class ClusterBuilder(PipelineStep):
     name = "🕸️ clusters"
     type = "🫂 - DEDUP"
 
-    def __init__(self, docs_dir: str, work_dir: str, out_path: str, config: DedupConfig, quality_rules=None):
+    def __init__(self, run: RunFolder, config: DedupConfig, quality_rules=None):
         super().__init__()
-        self.docs_dir, self.work_dir, self.out_path, self.config = docs_dir, work_dir, out_path, config
+        self.run_folder, self.config = run, config
         self.quality_rules = quality_rules
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -308,31 +315,31 @@ class ClusterBuilder(PipelineStep):
             yield from data
         if rank != 0:
             return
-        corpus = Corpus(self.docs_dir, self.config)
+        corpus = Corpus(self.run_folder, self.config)
         with self.track_time(unit="run"):
-            table = build_clusters(corpus, self.work_dir, self.config, self.quality_rules)
-            _write_atomic(table, Path(self.out_path))
+            table = build_clusters(corpus, self.config, self.quality_rules)
+            _write(self.run_folder, RunFolder.CLUSTERS, table)
             if self.config.index:
-                write_index(corpus, Path(self.out_path).parent, self.config)
+                write_index(corpus, self.config)
         kept = int(table["keep"].to_numpy().sum())
         self.stat_update("documents", value=len(table))
         self.stat_update("kept", value=kept)
         self.stat_update("duplicates_dropped", value=len(table) - kept)
 
 
-def build_clusters(corpus: Corpus, work_dir: str, config: DedupConfig, quality_rules=None) -> pa.Table:
+def build_clusters(corpus: Corpus, config: DedupConfig, quality_rules=None) -> pa.Table:
     """The clusters table (``CLUSTERS_SCHEMA``) of the docs/ rows, from the edges of every unit.
 
     ``quality_rules`` (filters.quality rules): recompute ``quality_flags`` from the stored signals under
     these thresholds for the keep policy; None uses the flags stored by the extract pass."""
     n = corpus.n_docs
-    all_labels = _components(Path(work_dir), n + corpus.n_previous, config.bands_rows()[0], corpus.fingerprint)
+    all_labels = _components(corpus.run, n + corpus.n_previous, config.bands_rows()[0], corpus.fingerprint)
     counts = np.bincount(all_labels)
     labels, sizes = all_labels[:n], counts[all_labels[:n]].astype(np.int32)
 
     criteria = [KEEP_CRITERIA[name] for name in config.keep]
     columns = sorted({"id", *(col for _, _, cols in criteria for col in cols)})
-    scan = pl.scan_parquet(corpus.files)
+    scan = corpus.run.scan_parquet(corpus.files)
     if quality_rules is not None:
         scan = scan.with_columns(flags_expr(quality_rules))
     docs = scan.select(columns).collect(engine="streaming")
@@ -377,22 +384,20 @@ def build_clusters(corpus: Corpus, work_dir: str, config: DedupConfig, quality_r
     ).cast(CLUSTERS_SCHEMA)
 
 
-def write_index(corpus: Corpus, dedup_dir: Path, config: DedupConfig) -> None:
+def write_index(corpus: Corpus, config: DedupConfig) -> None:
     """``dedup/index.parquet``: ids and hashes of this run's documents and of the previous index (so a
     chain of runs accumulates), with ``index.json`` naming the MinHash parameters they were made with."""
     columns = ("id", "minhash_bands", "text_hash")
-    with atomic_path(dedup_dir / INDEX) as tmp:
+    dedup = corpus.run.child(RunFolder.DEDUP)
+    with dedup.publish(INDEX) as tmp:
         corpus.scan(*columns).select(columns).sink_parquet(tmp, compression="zstd")
-    write_json_atomic(dedup_dir / INDEX_PARAMS, _params(config), indent=1)
+    dedup.write_json(INDEX_PARAMS, _params(config), indent=1)
 
 
-def run_dedup_local(docs_dir: str | os.PathLike, dedup_dir: str | os.PathLike, config: DedupConfig) -> Path:
-    """Every grouping unit, then the builder, in this process: ``dedup_dir/clusters.parquet``."""
-    dedup_dir = Path(dedup_dir)
-    grouper = BandGrouper(str(docs_dir), str(dedup_dir), config)
-    for _ in grouper.run(None, rank=0, world_size=1):
+def run_dedup_local(run: RunFolder, config: DedupConfig) -> str:
+    """Every grouping unit, then the builder, in this process: the URL of ``dedup/clusters.parquet``."""
+    for _ in BandGrouper(run, config).run(None, rank=0, world_size=1):
         pass
-    out_path = dedup_dir / "clusters.parquet"
-    for _ in ClusterBuilder(str(docs_dir), str(dedup_dir), str(out_path), config).run(None):
+    for _ in ClusterBuilder(run, config).run(None):
         pass
-    return out_path
+    return run.url_of(RunFolder.CLUSTERS)

@@ -2,9 +2,10 @@
 
 ``IndexedReader`` is ``ArchiveReader`` (same documents, ids, rejections and per-task source report) for a
 run with an index: task ``rank`` reads ``paths[rank]``, but only the captures listed in its selection file
-(``selections_dir/RRRRR.jsonl``, written by the plan from the index and ``select:``), each by seeking to its
-offset (or one range request, remote) and inflating that one gzip member. An entry whose bytes are not the
-record it names (a stale index: the archive rewritten, a wrong offset or length) is rejected as
+(``SELECTIONS/RRRRR.jsonl`` of the logging folder, written by the plan from the index and ``select:``),
+each by seeking to its offset (or one range request, remote) and inflating that one gzip member. An entry
+whose bytes are not the record it names (a stale index: the archive rewritten, a wrong offset or length) is
+rejected as
 ``stale_index_entry`` with the capture's URL, file and offset, and listed in the source report; the task
 reads on.
 """
@@ -18,11 +19,11 @@ from collections import Counter
 from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.io import get_datafolder
 
 from lusomix.archive.index import IndexEntry, digest_key
 from lusomix.archive.ranges import ByteRanges, StaleEntry, record_at
 from lusomix.archive.records import Record
+from lusomix.run_folder import RunFolder
 from lusomix.stages.ingest import CAPTURE_TYPES, ArchiveReader, IngestConfig, capture_document
 
 STALE = "stale_index_entry"
@@ -30,16 +31,14 @@ _BATCH = 32  # ranges requested together (concurrently, when remote)
 SELECTIONS = "selections"  # the folder of the per-task selection files, in the pass's logging folder
 
 
-def write_selection(folder: str, rank: int, entries: list[IndexEntry]) -> None:
+def write_selection(folder: RunFolder, rank: int, entries: list[IndexEntry]) -> None:
     """The entries task ``rank`` reads, one JSON object a line."""
-    with get_datafolder(folder).open(f"{rank:05d}.jsonl", "w") as f:
-        for entry in entries:
-            f.write(json.dumps(dataclasses.asdict(entry)) + "\n")
+    folder.write_text(f"{rank:05d}.jsonl", "".join(json.dumps(dataclasses.asdict(e)) + "\n" for e in entries))
 
 
-def read_selection(folder: str, rank: int) -> list[IndexEntry]:
-    with get_datafolder(folder).open(f"{rank:05d}.jsonl", "r") as f:
-        return [IndexEntry(**json.loads(line)) for line in f if line.strip()]
+def read_selection(folder: RunFolder, rank: int) -> list[IndexEntry]:
+    lines = folder.read_text(f"{rank:05d}.jsonl").splitlines()
+    return [IndexEntry(**json.loads(line)) for line in lines if line.strip()]
 
 
 class IndexedReader(ArchiveReader):
@@ -47,14 +46,14 @@ class IndexedReader(ArchiveReader):
 
     name = "📇 indexed archive reader"
 
-    def __init__(self, paths: list[str], selections_dir: str, reports_dir: str, config: IngestConfig):
-        super().__init__(paths, reports_dir, config)
-        self.selections_dir = selections_dir
+    def __init__(self, paths: list[str], selections: RunFolder, reports: RunFolder, config: IngestConfig):
+        super().__init__(paths, reports, config)
+        self.selections = selections
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         path = self.paths[rank]
         source_name = path.rstrip("/").rsplit("/", 1)[-1]
-        entries = read_selection(self.selections_dir, rank)
+        entries = read_selection(self.selections, rank)
         report: dict[str, Any] = {
             "file": path,
             "bytes": 0,  # the bytes read: the selected records' ranges, not the file

@@ -22,10 +22,10 @@ import io
 import json
 import time
 from collections import Counter, OrderedDict
+from functools import partial
 from typing import Any, Literal
 
 from datatrove.data import Document, DocumentsPipeline
-from datatrove.io import get_datafolder
 from datatrove.pipeline.base import PipelineStep
 from pydantic import Field
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
@@ -34,11 +34,12 @@ from lusomix.archive.records import DamagedSpan, Record, parse_date, read_archiv
 from lusomix.config_base import StageConfig
 from lusomix.filters import payload
 from lusomix.filters import url as urls
-from lusomix.filters.extraction import Extracted, ExtractionTimeout, extract_main_text
+from lusomix.filters.extraction import Extracted, extract_main_text
 from lusomix.filters.extraction_resiliparse import ExtractionTooDeep, extract_main_text_resiliparse
 from lusomix.filters.text import count_words
-from lusomix.run_folder import temporary_name
+from lusomix.run_folder import RunFolder
 from lusomix.stages.annotator import Annotator, reject
+from lusomix.stages.extract_sandbox import ExtractionCrashed, ExtractionSandbox, ExtractionTimeout
 
 CAPTURE_TYPES = frozenset({"response", "revisit", "resource"})
 _HTTP = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/0.9"], verify=True)
@@ -54,7 +55,12 @@ class IngestConfig(StageConfig):
     )
     max_body_bytes: int = Field(5_000_000, gt=0, description="cap on a decoded HTTP body; larger → too_large")
     max_html_chars: int = Field(2_000_000, gt=0, description="HTML beyond this is not given to the engine")
-    extraction_timeout_s: float = Field(10.0, ge=0, description="per-document bound on trafilatura (0 = none)")
+    extraction_timeout_s: float = Field(
+        10.0,
+        ge=0,
+        description="per-page bound on extraction, either engine: pages are extracted in a child process that is "
+        "killed past it (the page → extraction_timeout); 0 = no bound, extraction in the task's process",
+    )
     favour_precision: bool = Field(False, description="trafilatura favor_precision (AMÁLIA used True)")
     include_tables: bool = Field(
         False, description="trafilatura: extract tables too (off: old layout-table pages come out as one '| … |' line)"
@@ -89,10 +95,10 @@ class ArchiveReader(PipelineStep):
     name = "📦 archive reader"
     type = "🔧 - INGEST"
 
-    def __init__(self, paths: list[str], reports_dir: str, config: IngestConfig):
+    def __init__(self, paths: list[str], reports: RunFolder, config: IngestConfig):
         super().__init__()
         self.paths = paths
-        self.reports_dir = reports_dir
+        self.reports = reports  # the pass's logging folder's reports/: one JSON per task
         self.config = config
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -108,7 +114,7 @@ class ArchiveReader(PipelineStep):
         }
         self._broken_headers: list[int] = []
         started = time.time()
-        folder = get_datafolder(path.rsplit("/", 1)[0])
+        folder = RunFolder(path.rsplit("/", 1)[0])  # the archive's folder, local or remote
         try:
             report["bytes"] = folder.size(source_name)
             with folder.open(source_name, "rb") as stream:
@@ -213,11 +219,7 @@ class ArchiveReader(PipelineStep):
         return reject(self, doc, reason)
 
     def _write_report(self, rank: int, report: dict) -> None:
-        folder = get_datafolder(self.reports_dir)
-        tmp = temporary_name(f"{rank:05d}.json")
-        with folder.open(tmp, "w") as f:
-            json.dump(report, f, sort_keys=True)
-        folder.mv(tmp, f"{rank:05d}.json")
+        self.reports.write_text(f"{rank:05d}.json", json.dumps(report, sort_keys=True))
 
 
 def _same_page(href: str, url: str) -> bool:
@@ -245,6 +247,29 @@ def page_languages(result, meta: dict) -> dict[str, str]:
     return declared
 
 
+def extract_page(html: str, config: IngestConfig) -> tuple[Extracted | None, str, bool]:
+    """(main text or None, the engine that gave it, whether resiliparse handed the page on as too deep) with
+    the configured engine; run in the extraction child process when the time bound is on."""
+    if config.engine == "resiliparse":
+        try:
+            extracted = extract_main_text_resiliparse(
+                html, min_words=config.min_words, max_html_chars=config.max_html_chars
+            )
+            return extracted, "resiliparse", False
+        except ExtractionTooDeep:  # slow there (elements x depth); trafilatura's parser stops at that depth
+            too_deep = True
+    else:
+        too_deep = False
+    extracted = extract_main_text(
+        html,
+        favour_precision=config.favour_precision,
+        include_tables=config.include_tables,
+        min_words=config.min_words,
+        max_html_chars=config.max_html_chars,
+    )
+    return extracted, "trafilatura", too_deep
+
+
 def _looks_like_html(body: bytes) -> bool:
     head = body[:1024].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in head
@@ -262,29 +287,28 @@ class MainTextExtractor(Annotator):
         self.config = config
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._sandbox: ExtractionSandbox | None = None
 
     def begin_task(self) -> None:
         self._cache = OrderedDict()  # payloads repeat within an archive file, rarely across files
+        if self.config.extraction_timeout_s > 0:
+            # forked now, before the task's later steps start threads (pyarrow's, when the writer writes)
+            bound = self.config.extraction_timeout_s
+            self._sandbox = ExtractionSandbox(partial(extract_page, config=self.config), bound)
+            self._sandbox.start()
+
+    def end_task(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.close()
+            self._sandbox = None
 
     def extract(self, html: str) -> tuple[Extracted, str] | None:
-        """(main text, the engine that gave it), or None when there is no text."""
-        c = self.config
-        result: Extracted | None
-        if c.engine == "resiliparse":
-            try:
-                result = extract_main_text_resiliparse(html, min_words=c.min_words, max_html_chars=c.max_html_chars)
-                return (result, "resiliparse") if result is not None else None
-            except ExtractionTooDeep:  # resiliparse cannot be bounded in time there; trafilatura can
-                self.stat_update("extract/too_deep")
-        result = extract_main_text(
-            html,
-            favour_precision=c.favour_precision,
-            include_tables=c.include_tables,
-            min_words=c.min_words,
-            max_html_chars=c.max_html_chars,
-            timeout_s=c.extraction_timeout_s,
-        )
-        return (result, "trafilatura") if result is not None else None
+        """(main text, the engine that gave it), or None when there is no text; within the time bound."""
+        run = self._sandbox if self._sandbox is not None else partial(extract_page, config=self.config)
+        result, engine, too_deep = run(html)
+        if too_deep:
+            self.stat_update("extract/too_deep")
+        return (result, engine) if result is not None else None
 
     def annotate(self, doc: Document) -> None:
         cache = self._cache
@@ -297,8 +321,10 @@ class MainTextExtractor(Annotator):
             try:
                 result = self.extract(doc.text)
             except ExtractionTimeout:
+                result = "extraction_timeout"
+            except ExtractionCrashed:
                 result = "extraction_failed"
-                self.stat_update("extract/timeout")
+                self.stat_update("extract/crashed")
             except Exception:  # the engine on malformed markup: count it, never stop the task
                 result = "extraction_failed"
             self.stat_update("extract/extracted")

@@ -57,6 +57,7 @@ from lusomix.archive.records import DamagedSpan, Record, read_archive
 from lusomix.filters import payload
 from lusomix.pipeline.config import RunConfig
 from lusomix.pipeline.plan import extract_steps
+from lusomix.run_folder import RunFolder
 from lusomix.stages.ingest import CAPTURE_TYPES
 
 sys.path.insert(0, str(SAMPLES))
@@ -180,7 +181,9 @@ class Task:
         (folder / "in").mkdir(parents=True, exist_ok=True)
         config = RunConfig(ingest={"engine": engine, "max_body_bytes": MAX_BODY})
         self.min_words, self.keep = config.ingest.min_words, set(config.language.keep)
-        self.steps = extract_steps(config, [str(folder / "in" / "case.warc")], str(self.out), str(folder / "logs"))
+        self.steps = extract_steps(
+            config, [str(folder / "in" / "case.warc")], RunFolder(self.out), RunFolder(folder / "logs")
+        )
         extractor = self.steps[1]
         memo: dict[bytes, object] = {}
         extract = extractor.extract

@@ -48,6 +48,7 @@ from lusomix.filters import url as urls
 from lusomix.filters.portuguese_words import words
 from lusomix.pipeline.config import RunConfig
 from lusomix.pipeline.plan import extract_steps
+from lusomix.run_folder import RunFolder
 from lusomix.stages.schema import DOCS_SCHEMA, REJECTED_SCHEMA
 from lusomix.stages.writer import _row
 
@@ -215,7 +216,7 @@ class Steps:
         config = RunConfig(ingest={"engine": engine})
         self.engine, self.min_words = engine, config.ingest.min_words
         # the pass's own list, without its reader and writer (nothing here reads or writes files)
-        self.steps = extract_steps(config, [], "unused", "unused")[1:-1]
+        self.steps = extract_steps(config, [], RunFolder("unused"), RunFolder("unused"))[1:-1]
         self.keep = set(config.language.keep)
 
     def run(self, doc: Document) -> list[Document]:

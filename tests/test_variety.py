@@ -121,6 +121,25 @@ def test_shipped_model_is_small_and_calibrated():
     assert params["defaults"]["min_words"] == vm.DEFAULT_MIN_WORDS
 
 
+def test_calibration_trusts_a_segment_without_any_cue_less():
+    from lusomix.variety.calibration import fit_segment_calibration
+
+    rng = np.random.default_rng(0)
+    n = 4000
+    y = rng.integers(0, 2, n)
+    n_cues = rng.integers(0, 2, n)
+    n_words = np.full(n, 12)
+    # with a cue the raw score is right; without one it is confident but only a little better than chance
+    sign = np.where(n_cues > 0, 2 * y - 1, np.where(rng.random(n) < 0.6, 2 * y - 1, 1 - 2 * y))
+    raw = sign * rng.uniform(2, 6, n)
+    cal = fit_segment_calibration(raw, n_words, n_cues, y, vm.Calibration())
+    assert cal.d < -0.2  # the no-cue term takes confidence away
+    z = cal.segment_log_odds(np.array([4.0, 4.0]), np.array([12, 12]), np.array([1, 0]))
+    assert z[0] > 2 * abs(z[1]) and abs(z[1]) < 1.0
+    # no cue counts given (an old caller): the cued slope
+    assert cal.segment_log_odds(np.array([4.0]), np.array([12]))[0] == z[0]
+
+
 def test_model_file_is_loaded_once_per_process_unless_rewritten(tmp_path):
     import os
     import shutil
@@ -556,6 +575,10 @@ def _synthetic_corpus(root: Path) -> None:
                 (root / "docs" / f"{name}.{label}.txt").write_text(
                     "\n".join(t for t, y in rows if y == label) + "\n", encoding="utf-8"
                 )
+    # word lists beside the labelled text, as in shared/data: read as lexicons, never as labelled lines
+    (root / "lexicon").mkdir()
+    (root / "lexicon" / "languagetool_pt_PT_replace.txt").write_text("# Brasil=Portugal\nônibus=autocarro\n")
+    (root / "lexicon" / "pt_pre_post_1990.tsv").write_text("Ortografia Antiga\tOrtografia Nova\nacção\tação\n")
 
 
 def test_train_cli_builds_a_loadable_calibrated_model(tmp_path, capsys):
@@ -575,7 +598,7 @@ def test_train_cli_builds_a_loadable_calibrated_model(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- training data (shared)
-def test_folds_hold_out_sources_whole_and_frmt_by_pair():
+def test_folds_hold_out_sources_whole_and_frmt_in_contiguous_blocks():
     if not VARIETY_DATA.is_dir():
         pytest.skip(f"shared variety data not found at {VARIETY_DATA}")
     from lusomix.variety.corpus import MODERN_PT, NEWS_1990S, SPLIT_BY_GROUP, UNSEEN_NEWS, assign_folds, load_corpus
@@ -588,8 +611,13 @@ def test_folds_hold_out_sources_whole_and_frmt_by_pair():
             assert len(np.unique(folds[in_source])) == 4
             for g in np.unique(corpus.group[in_source]):  # both translations of a sentence on one side
                 assert len(np.unique(folds[in_source & (corpus.group == g)])) == 1
+            # one block of neighbouring pairs per fold (terms, entities, articles kept together)
+            assert (np.diff(folds[in_source]) >= 0).all()
         else:
             assert len(np.unique(folds[in_source])) == 1, source
+    assert not any(
+        "lexicon" in str(s) or s.startswith("pt_") for s in np.unique(corpus.source) if s != "pt_legislation"
+    )
     frmt = corpus.source == "frmt_dev_pairs"
     assert corpus.y[frmt][0::2].all() and not corpus.y[frmt][1::2].any()  # European line first in each pair
     # a held-out newspaper family and the 1990s newspapers are each out whole, in one fold
@@ -629,6 +657,57 @@ def test_contrast_lines_are_the_spans_where_a_parallel_pair_differs_with_shared_
     )
     bare = contrast_lines(corpus, vt.normalise_lines(texts), 1.0, np.random.default_rng(0), context=0)
     assert sorted(bare) == sorted([f"{pt} o", f"{pt} aos", f"{br} os"])  # an insertion has no words of its own
+
+
+def test_lexicons_modernise_old_spelling_and_swap_only_marked_words():
+    from lusomix.variety.lexicon import Lexicons, modernise, swap_spans
+
+    lex = Lexicons(
+        br_to_pt={"ônibus": "autocarro", "grana": "dinheiro"},
+        pt_to_br={"autocarro": "ônibus", "dinheiro": "grana"},
+        pre_to_post_1990={"acção": "ação", "pára": "para"},
+    )
+    assert modernise("Acção! O comboio pára já.", lex.pre_to_post_1990) == "Ação! O comboio para já."
+    texts = [
+        "Peguei o ônibus ontem de manhã",  # Brazilian
+        "Apanhei o autocarro ontem de manhã",  # European
+        "Gastei o dinheiro todo",  # European; "dinheiro" is written on both sides
+        "O dinheiro acabou cedo",  # Brazilian
+    ]
+    spans, labels = swap_spans(texts, np.array([0, 1, 1, 0]), lex, context=1)
+    # each marked word: its span with its own label and the swapped span with the other; the shared
+    # "dinheiro" is not marked in these lines and gives nothing
+    assert list(zip(spans, labels)) == [
+        ("o ônibus ontem", 0),
+        ("o autocarro ontem", 1),
+        ("o autocarro ontem", 1),
+        ("o ônibus ontem", 0),
+    ]
+
+
+def test_training_lines_add_modern_spelling_swaps_and_the_lexicon_prior():
+    from lusomix.variety.corpus import Corpus
+    from lusomix.variety.lexicon import Lexicons
+    from lusomix.variety.training import TrainParams, training_lines
+
+    texts = ["A acção do director foi óptima.", "Peguei o ônibus ontem de manhã."]
+    corpus = Corpus(texts, np.array([1, 0]), np.array(["a", "b"]), np.array(["news", "news"]), np.array([0, 0]))
+    lex = Lexicons(
+        br_to_pt={"ônibus": "autocarro"},
+        pt_to_br={"autocarro": "ônibus"},
+        vocabulary=[("ônibus", "autocarro")],
+        pre_to_post_1990={"acção": "ação", "director": "diretor", "óptima": "ótima"},
+    )
+    params = TrainParams(pair_contrast=0, lexicon_prior=1.0, swap_copies=1.0, swap_context=1)
+    lines = training_lines(corpus, params, lex)
+    pt, br = vf.FASTTEXT_LABEL[vf.PT_PT], vf.FASTTEXT_LABEL[vf.PT_BR]
+    form = vt.normalise
+    assert f"{pt} {form('A ação do diretor foi ótima.')}" in lines  # the modern copy beside the original
+    assert f"{pt} {form('A acção do director foi óptima.')}" in lines
+    assert f"{pt} {form('o autocarro ontem')}" in lines and f"{br} {form('o ônibus ontem')}" in lines  # swapped
+    assert f"{pt} {form('autocarro')}" in lines and f"{br} {form('ônibus')}" in lines  # the prior
+    old = training_lines(corpus, TrainParams(pair_contrast=0, modernise=False, swap_copies=0, lexicon_prior=0), lex)
+    assert not any("autocarro" in line for line in old)
 
 
 def test_ao90_rewrite_of_pre_agreement_european_text():

@@ -1,8 +1,9 @@
 """European (pt_PT) vs Brazilian (pt_BR) Portuguese: the variety capability.
 
 ``text`` (the form the model reads), ``evidence`` (URL and page metadata), ``model`` (fastText +
-calibration + the page rule), ``corpus`` / ``training`` / ``evaluation`` (the recipe and its held-out
-figures), ``cli`` (`lusomix variety`). The labels are the run folder's (declared once, in
+calibration + the page rule), ``corpus`` / ``lexicon`` / ``training`` / ``calibration`` / ``evaluation``
+(the data, the word lists, the recipe, the fitted calibration and page rule, the held-out figures), ``cli``
+(`lusomix variety`). The labels are the run folder's (declared once, in
 ``lusomix.run_folder``).
 """
 

@@ -13,8 +13,12 @@ never seen of its kind:
   installation guide;
 - fold 2: ASSIN (Google News PT / BR), the legislation, the DSLCC tweets, KDE;
 - fold 3: gettext catalogues, man pages, debian-reference;
-- FRMT's parallel pairs are spread over the four folds *by pair*: both translations of one sentence
-  are always on the same side of a split.
+- FRMT's parallel pairs are held out in four *contiguous blocks* of the file, one per fold. The file
+  keeps FRMT's order (bucket by bucket: entity, lexical, random, then the exemplars; within a bucket
+  article by article), and the lexical bucket repeats one term over neighbouring pairs and the entity
+  bucket one entity: a block keeps its terms, entities and articles on one side of a split (only a block
+  edge can cut one), where a pair-by-pair split leaked them (issue 24). Both translations of a sentence
+  are always on the same side.
 
 Every training part keeps both varieties in news, docs and general text, and post-1990 European text
 (FRMT, and at least two of Tatoeba, the legislation, Mozilla, installation guide, debian-reference).
@@ -31,6 +35,7 @@ import numpy as np
 
 from lusomix.errors import UsageError
 from lusomix.variety import LABELS, PT_PT
+from lusomix.variety.lexicon import LEXICON_DIR
 
 N_FOLDS = 4
 DOMAINS = ("news", "docs", "general", "social", "legal")
@@ -75,16 +80,18 @@ FOLD_OF_SOURCE = {
     "ud_gsd": 3,
     "gnome-app-help": 3,
     "scilab-doc": 3,
+    "obs-studio": 3,  # a second product's two teams: modern interface strings where Mozilla is held out
 }
 # Sources whose neighbouring lines belong together (lines per group): a group never straddles a split.
 # FRMT: the two translations of one sentence; Bosque: ~one article; ASSIN: pairs about one event.
 GROUP_LINES = {"frmt_dev_pairs": 2, "ud_bosque_train_dev": 40, "assin1_test": 20}
-SPLIT_BY_GROUP = ("frmt_dev_pairs",)  # spread over every fold, group by group
+SPLIT_BY_GROUP = ("frmt_dev_pairs",)  # spread over every fold in contiguous blocks of groups
 
 # Held-out groups reported in the model card (sources by role)
 FRMT = ("frmt_dev_pairs",)
 MODERN_DOCS = ("mozilla-langpacks", "installation-guide", "debian-reference")  # post-1990 European docs
 MODERN_DOCS_BOTH = ("mozilla-langpacks",)  # one product, both teams
+SECOND_PRODUCT = ("obs-studio",)  # another product's two teams, interface strings (a fold apart from Mozilla)
 UNSEEN_NEWS = ("dslcc_v1_v2", "dslcc_v3_a", "dsl_tl_train_dev")
 NEWS_1990S = ("ud_bosque_train_dev", "harem2")
 NEWS_HUMAN = ("dslcc_v1_v2", "dslcc_v3_a", "dsl_tl_train_dev", "ud_bosque_train_dev", "harem2", "assin1_test")
@@ -134,7 +141,8 @@ def read_tsv(path: Path) -> tuple[list[str], list[int]]:
 
 
 def load_corpus(dirs: list[str | Path]) -> Corpus:
-    """Every ``*.tsv`` and ``SOURCE.LABEL.txt`` under the given directories (recursively), sorted."""
+    """Every ``*.tsv`` and ``SOURCE.LABEL.txt`` under the given directories (recursively), sorted; the
+    word lists of a ``lexicon/`` folder are not labelled text (see :mod:`lusomix.variety.lexicon`)."""
     texts: list[str] = []
     ys: list[int] = []
     sources: list[str] = []
@@ -143,7 +151,11 @@ def load_corpus(dirs: list[str | Path]) -> Corpus:
     for d in map(Path, dirs):
         if not d.is_dir():
             raise UsageError(f"variety data directory not found: {d}")
-        files = sorted(p for p in d.rglob("*") if p.suffix in (".tsv", ".txt") and p.is_file())
+        files = sorted(
+            p
+            for p in d.rglob("*")
+            if p.suffix in (".tsv", ".txt") and p.is_file() and LEXICON_DIR not in p.relative_to(d).parts[:-1]
+        )
         if not files:
             raise UsageError(f"no .tsv or SOURCE.LABEL.txt files in {d}")
         for path in files:
@@ -170,12 +182,14 @@ def load_corpus(dirs: list[str | Path]) -> Corpus:
 
 
 def assign_folds(corpus: Corpus, n_folds: int = N_FOLDS) -> np.ndarray:
-    """Fold per line: by source (table above, else a stable hash), group by group for FRMT."""
+    """Fold per line: by source (table above, else a stable hash), in contiguous blocks for FRMT."""
     fold = np.empty(len(corpus), np.int64)
     for source in np.unique(corpus.source):
         mask = corpus.source == source
         if source in SPLIT_BY_GROUP:
-            fold[mask] = corpus.group[mask] % n_folds
+            # contiguous blocks, not every n-th pair: neighbouring pairs share a term, entity or article
+            group = corpus.group[mask]
+            fold[mask] = (group - group.min()) * n_folds // (group.max() - group.min() + 1)
         else:
             fold[mask] = FOLD_OF_SOURCE.get(source, zlib.crc32(source.encode()) % n_folds)
     return fold % n_folds

@@ -19,7 +19,7 @@ The page rule, in log-odds towards pt_PT::
     evidence = clip(Σ weight[kind] * sign[kind], -cap, cap)
     p_pt_PT  = sigmoid(text_log_odds + evidence)
 
-The weights are fitted on held-out pages (``lusomix.variety.training.fit_evidence``) and shipped in
+The weights are fitted on held-out pages (``lusomix.variety.calibration.fit_evidence``) and shipped in
 variety.json; ``cap`` bounds what metadata can do against the text: a page whose text alone is
 confident beyond ``cap`` plus the unknown band keeps the text's verdict whatever its metadata says.
 """

@@ -23,7 +23,7 @@ import numpy as np
 from lusomix.errors import UsageError
 from lusomix.variety import FASTTEXT_LABEL, PT_BR, PT_PT, UNKNOWN
 from lusomix.variety.evidence import EvidenceWeights, evidence_log_odds
-from lusomix.variety.text import normalise_with_word_counts, segments, within_budget
+from lusomix.variety.text import normalise_with_counts, segments, within_budget
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "variety.ftz"
@@ -42,8 +42,10 @@ def sigmoid(x):
 class Calibration:
     """Parameters beside the model (variety.json), fitted on source-held-out predictions.
 
-    Segment: ``z = max(0, a + b*log(words)) * r + c`` with ``r`` the raw fastText log-odds clipped at
-    ±raw_cap (Platt scaling with a length term: short texts deserve less confidence). Document: the
+    Segment: ``z = max(0, a + b*log(words) + d*[no cue]) * r + c`` with ``r`` the raw fastText log-odds
+    clipped at ±raw_cap (Platt scaling with a length term: short texts deserve less confidence; and a
+    term for segments without any variety cue marker, whose score comes from topic and neutral words
+    and should sit near 0.5, not lean to the larger side's vocabulary). Document: the
     length-weighted mean of its segments' z, each capped at ±segment_cap so one odd sentence cannot
     decide a page, times ``n_eff ** gamma``, n_eff being the effective number of segments (Kish:
     (Σn)²/Σn²): gamma = 0 trusts a page no more than its average sentence, 1 treats segments as
@@ -53,6 +55,7 @@ class Calibration:
     a: float = 1.0
     b: float = 0.0
     c: float = 0.0
+    d: float = 0.0
     raw_cap: float = 11.5
     segment_cap: float = 4.0
     gamma: float = 0.5
@@ -62,10 +65,13 @@ class Calibration:
     def from_dict(cls, d: dict) -> Calibration:
         return cls(**{k: float(v) for k, v in d.items() if k in cls.__dataclass_fields__})
 
-    def segment_log_odds(self, raw: np.ndarray, n_words: np.ndarray) -> np.ndarray:
+    def segment_log_odds(self, raw: np.ndarray, n_words: np.ndarray, n_cues: np.ndarray | None = None) -> np.ndarray:
         raw = np.clip(raw, -self.raw_cap, self.raw_cap)
         # the slope grows with length; never negative (a one- or two-word text is no evidence at all)
-        slope = np.maximum(self.a + self.b * np.log(np.maximum(n_words, 1)), 0.0)
+        slope = self.a + self.b * np.log(np.maximum(n_words, 1))
+        if n_cues is not None:
+            slope = slope + self.d * (np.asarray(n_cues) == 0)
+        slope = np.maximum(slope, 0.0)
         return np.where(np.asarray(n_words) > 0, slope * raw + self.c, 0.0)
 
     def document_log_odds(self, z: np.ndarray, n_words: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
@@ -165,8 +171,8 @@ class VarietyModel:
 
     def sentence_log_odds(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated log-odds per text, each text scored as one segment; and its word counts."""
-        normalised, n_words = normalise_with_word_counts(texts)
-        return self.calibration.segment_log_odds(self.raw_log_odds(normalised), n_words), n_words
+        normalised, n_words, n_cues = normalise_with_counts(texts)
+        return self.calibration.segment_log_odds(self.raw_log_odds(normalised), n_words, n_cues), n_words
 
     def predict_sentences(self, texts: list[str]) -> np.ndarray:
         """Calibrated p(pt_PT) per text, each text scored as one segment (one model call)."""

@@ -204,12 +204,20 @@ def normalise_lines(texts: list[str]) -> list[str]:
     return _normalised(texts).to_list() if texts else []
 
 
-def normalise_with_word_counts(texts: list[str]) -> tuple[list[str], np.ndarray]:
-    """normalise_lines and the number of words of each line (``len(line.split())``, counted in Rust)."""
+# a cue marker token (xptlex, xbrproc, ... and R$ as xbrl): what a "cue-less" segment lacks
+CUE_MARKER = r"(?:^| )x(?:pt|br)[a-z]+(?: |$)"
+
+
+def normalise_with_counts(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """normalise_lines, the words of each line and its cue markers (what the model's calibration
+    reads: a segment without any cue is trusted less, see model.Calibration)."""
     if not texts:
-        return [], np.zeros(0, dtype=np.int64)
+        return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     lines = _normalised(texts)
-    return lines.to_list(), lines.str.count_matches(rf"[^{_S}]+").to_numpy().astype(np.int64)
+    n_words = lines.str.count_matches(rf"[^{_S}]+").to_numpy().astype(np.int64)
+    # markers never touch: each is appended after a word with one space before it
+    n_cues = lines.str.replace_all(" ", "  ", literal=True).str.count_matches(CUE_MARKER).to_numpy()
+    return lines.to_list(), n_words, n_cues.astype(np.int64)
 
 
 def normalise(text: str) -> str:

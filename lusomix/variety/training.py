@@ -1,7 +1,8 @@
 """Training the pt_PT / pt_BR variety model: sampling, fastText, calibration, the recipe.
 
-The labelled data and its source-held-out folds are in :mod:`lusomix.variety.corpus`; the held-out
-figures are computed in :mod:`lusomix.variety.evaluation`.
+The labelled data and its source-held-out folds are in :mod:`lusomix.variety.corpus`, the word lists
+in :mod:`lusomix.variety.lexicon`; calibration and the page rule are fitted in
+:mod:`lusomix.variety.calibration`, the held-out figures computed in :mod:`lusomix.variety.evaluation`.
 
 Reproducibility: fastText is trained with ``thread=1`` and a fixed seed, the training file is built
 and shuffled with a seeded numpy generator, so the same data and parameters give a bit-identical
@@ -22,11 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from lusomix.variety import FASTTEXT_LABEL, PT_BR, PT_PT
-from lusomix.variety.corpus import AO90_ANY, SPLIT_BY_GROUP, Corpus, assign_folds, build_pages, load_corpus, to_ao90
-from lusomix.variety.evaluation import HeldOut, balanced_weights, evidence_figures, heldout_figures, page_log_odds
-from lusomix.variety.evidence import CONFIDENT_TEXT, KINDS, EvidenceWeights
-from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel, sigmoid
-from lusomix.variety.text import normalise_lines, normalise_with_word_counts
+from lusomix.variety.calibration import calibrate_and_measure
+from lusomix.variety.corpus import AO90_ANY, SPLIT_BY_GROUP, Corpus, assign_folds, load_corpus, to_ao90
+from lusomix.variety.evidence import EvidenceWeights
+from lusomix.variety.lexicon import Lexicons, find_lexicon_dir, load_lexicons, modernise, prior_words, swap_spans
+from lusomix.variety.model import DEFAULT_MIN_WORDS, DEFAULT_UNKNOWN_BAND, Calibration, VarietyModel
+from lusomix.variety.text import normalise_lines, normalise_with_counts
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class TrainParams:
     # every other group level (VARIETY_MODEL_CARD.md, "Ablations")
     source_weight: dict = field(default_factory=lambda: {"frmt_dev_pairs": 24.0})
     ao90_copies: bool = True
+    # pre-1990 European lines also rewritten word by word with the pre->post-1990 list (lexicon/), not
+    # only by the consonant rules of corpus.to_ao90 (issue 24: AO90 pt-PT must not be learnt as Brazilian)
+    modernise: bool = True
+    swap_copies: float = 1.0  # copies of each counterfactual span pair (lexicon.swap_spans); 0 = none
+    swap_context: int = 2  # words of the real sentence kept on each side of a swapped word
+    lexicon_prior: float = 1.0  # copies of each list word as a one-word line (both sides balanced); 0 = none
     pair_contrast: float = 4.0  # copies of each span where a parallel pair differs (contrast_lines)
     contrast_context: int = 1  # shared words kept on each side of a span
     quantize: bool = True
@@ -134,23 +142,65 @@ def contrast_lines(
     return lines
 
 
-def training_lines(corpus: Corpus, params: TrainParams) -> list[str]:
-    """fastText lines with repetition weights, AO90 copies of European lines, seeded shuffle."""
+def _copies(weight: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``weight`` copies of each of n lines, the fraction drawn at random."""
+    return np.floor(weight).astype(np.int64) + (rng.random(n) < weight % 1)
+
+
+def lexicon_lines(corpus: Corpus, params: TrainParams, lex: Lexicons, rng: np.random.Generator) -> list[str]:
+    """Counterfactual span pairs from the corpus's own lines, and the lists' words as a prior."""
+    lines: list[str] = []
+    labels: list[int] = []
+    if params.swap_copies and lex.br_to_pt:
+        spans, y = swap_spans(corpus.texts, corpus.y, lex, params.swap_context)
+        for span, label, r in zip(normalise_lines(spans), y, _copies(params.swap_copies, len(spans), rng)):
+            lines += [span] * int(r)
+            labels += [label] * int(r)
+    if params.lexicon_prior:
+        words, y_words = prior_words(lex)
+        y_arr = np.array(y_words, np.int64)
+        # the two sides weigh the same in total, whatever the lists' sizes
+        n_pt, n_br = max(1, int(y_arr.sum())), max(1, int((1 - y_arr).sum()))
+        side = np.where(
+            y_arr == 1, params.lexicon_prior * min(n_pt, n_br) / n_pt, params.lexicon_prior * min(n_pt, n_br) / n_br
+        )
+        r = np.floor(side).astype(np.int64) + (rng.random(len(side)) < side % 1)
+        for word, label, k in zip(normalise_lines(words), y_words, r):
+            lines += [word] * int(k)
+            labels += [label] * int(k)
+    return [f"{FASTTEXT_LABEL[PT_PT if y else PT_BR]} {t}" for t, y in zip(lines, labels) if t.strip()]
+
+
+def training_lines(corpus: Corpus, params: TrainParams, lex: Lexicons | None = None) -> list[str]:
+    """fastText lines with repetition weights, AO90 copies of European lines, the pairs' contrast
+    lines, the lexicons' counterfactual spans and prior words; seeded shuffle."""
     rng = np.random.default_rng(params.seed)
+    lex = lex or Lexicons()
     norm = normalise_lines(corpus.texts)
     weight = line_weights(corpus, params)
     repeats = np.floor(weight).astype(np.int64) + (rng.random(len(weight)) < weight % 1)
+    modern = norm
+    if params.modernise and lex.pre_to_post_1990:
+        modern = normalise_lines(
+            [modernise(t, lex.pre_to_post_1990) if y else "" for t, y in zip(corpus.texts, corpus.y)]
+        )
     lines: list[str] = []
-    for text, y, r in zip(norm, corpus.y, repeats):
+    for text, new, y, r in zip(norm, modern, corpus.y, repeats):
         if not text.strip():
             continue
         label = FASTTEXT_LABEL[PT_PT if y else PT_BR]
         line = f"{label} {text}"
         lines += [line] * int(r)
-        if y and params.ao90_copies and AO90_ANY.search(text):
-            lines += [f"{label} {to_ao90(text)}"] * int(r)
+        if y and params.ao90_copies:
+            if params.modernise and lex.pre_to_post_1990:
+                if (new := to_ao90(new)) != text:
+                    lines += [f"{label} {new}"] * int(r)
+            elif AO90_ANY.search(text):
+                lines += [f"{label} {to_ao90(text)}"] * int(r)
     if params.pair_contrast:
         lines += contrast_lines(corpus, norm, params.pair_contrast, rng, params.contrast_context)
+    if lex:
+        lines += lexicon_lines(corpus, params, lex, rng)
     order = rng.permutation(len(lines))
     return [lines[i] for i in order]
 
@@ -167,7 +217,7 @@ model.save_model(job["out"])
 """
 
 
-def train_fasttext(corpus: Corpus, params: TrainParams, out: str | Path | None = None):
+def train_fasttext(corpus: Corpus, params: TrainParams, out: str | Path | None = None, lex: Lexicons | None = None):
     """Train (and quantize) in a fresh interpreter, save to ``out``, return the loaded model.
 
     Why a fresh process: this fastText build reuses uninitialised heap memory across trainings in one
@@ -178,7 +228,7 @@ def train_fasttext(corpus: Corpus, params: TrainParams, out: str | Path | None =
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "train.txt"
-        path.write_text("\n".join(training_lines(corpus, params)) + "\n", encoding="utf-8")
+        path.write_text("\n".join(training_lines(corpus, params, lex)) + "\n", encoding="utf-8")
         args = dict(
             input=str(path),
             epoch=params.epoch,
@@ -221,11 +271,14 @@ def raw_scores(model, texts: list[str], chunk: int = 20_000) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def word_counts(texts: list[str]) -> np.ndarray:
-    return normalise_with_word_counts(texts)[1]
+def word_and_cue_counts(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    _, n_words, n_cues = normalise_with_counts(texts)
+    return n_words, n_cues
 
 
-def out_of_fold(corpus: Corpus, params: TrainParams, folds: np.ndarray, log=print) -> np.ndarray:
+def out_of_fold(
+    corpus: Corpus, params: TrainParams, folds: np.ndarray, log=print, lex: Lexicons | None = None
+) -> np.ndarray:
     """Raw log-odds for every line from the model that did not see its fold (NaN if it could not train)."""
     raw = np.full(len(corpus), np.nan)
     for k in np.unique(folds):
@@ -233,143 +286,11 @@ def out_of_fold(corpus: Corpus, params: TrainParams, folds: np.ndarray, log=prin
         if len(np.unique(corpus.y[train])) < 2:
             log(f"fold {k}: training part lacks a variety, skipped")
             continue
-        model = train_fasttext(corpus.subset(train), params)
+        model = train_fasttext(corpus.subset(train), params, lex=lex)
         idx = np.flatnonzero(~train)
         raw[idx] = raw_scores(model, [corpus.texts[i] for i in idx])
         log(f"fold {k}: held out {', '.join(sorted(set(corpus.source[idx])))}")
     return raw
-
-
-# ------------------------------------------------------------------------------------- calibration
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1e-3, offset: np.ndarray | float = 0.0
-) -> np.ndarray:
-    """Weights of p = sigmoid(offset + x @ w) by Newton's method (x includes any bias column)."""
-    weight = np.ones(len(y)) if weight is None else weight
-    w = np.zeros(x.shape[1])
-    for _ in range(100):
-        p = sigmoid(offset + x @ w)
-        grad = x.T @ (weight * (p - y)) + l2 * w
-        hess = (x * (weight * p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return w
-
-
-def fit_segment_calibration(raw: np.ndarray, n_words: np.ndarray, y: np.ndarray, base: Calibration) -> Calibration:
-    """Platt scaling with a length term, fitted on held-out sentences and paragraphs."""
-    r = np.clip(raw, -base.raw_cap, base.raw_cap)
-    x = np.column_stack([r, np.log(np.maximum(n_words, 1)) * r, np.ones_like(r)])
-    a, b, c = fit_logistic(x, y.astype(np.float64), balanced_weights(y))
-    return Calibration(**{**asdict(base), "a": float(a), "b": float(b), "c": float(c)})
-
-
-def fit_document_pooling(pages, z, n_words, y_pages, base: Calibration) -> Calibration:
-    """Pooling exponent gamma (0 = mean of segments, 1 ~ sum) and per-segment cap, by log loss on
-    held-out pages (equal weight per variety)."""
-    best: tuple[float, Calibration] | None = None
-    weight = balanced_weights(y_pages)
-    for cap in (2.0, 3.0, 4.0, 6.0, 8.0):
-        for gamma in np.linspace(0.0, 1.0, 21):
-            cal = Calibration(**{**asdict(base), "gamma": round(float(gamma), 2), "segment_cap": cap})
-            p = np.clip(sigmoid(page_log_odds(pages, z, n_words, cal)), 1e-9, 1 - 1e-9)
-            loss = -np.mean(weight * (y_pages * np.log(p) + (1 - y_pages) * np.log(1 - p)))
-            if best is None or loss < best[0] - 1e-12:
-                best = (loss, cal)
-    assert best is not None  # the grid is never empty
-    return best[1]
-
-
-# ------------------------------------------------------------------------------------- the recipe
-def cross_fit(corpus: Corpus, folds: np.ndarray, raw: np.ndarray, n_words: np.ndarray) -> tuple[Calibration, HeldOut]:
-    """The shipped calibration (fitted on all out-of-fold scores) and the cross-fitted held-out scores."""
-    base = Calibration()
-    ok = ~np.isnan(raw) & (n_words > 0)
-    y = corpus.y.astype(np.float64)
-    z = np.full(len(raw), np.nan)
-    pages: list[np.ndarray] = []
-    folds_of_pages: list[int] = []
-    for k in np.unique(folds[ok]):
-        fit, apply = ok & (folds != k), ok & (folds == k)
-        cal_k = fit_segment_calibration(raw[fit], n_words[fit], y[fit], base) if fit.any() else base
-        z[apply] = cal_k.segment_log_odds(raw[apply], n_words[apply])
-        new = build_pages(corpus, n_words, np.flatnonzero(apply), seed=int(k))
-        pages += new
-        folds_of_pages += [int(k)] * len(new)
-    segment = fit_segment_calibration(raw[ok], n_words[ok], y[ok], base)
-    page_fold = np.array(folds_of_pages, np.int64)
-    y_pages = np.array([corpus.y[idx[0]] for idx in pages], np.float64)
-    page_lo = np.zeros(len(pages))
-    pooling: dict[int, Calibration] = {}
-    for k in np.unique(page_fold):
-        fit, apply = np.flatnonzero(page_fold != k), np.flatnonzero(page_fold == k)
-        cal_k = (
-            fit_document_pooling([pages[i] for i in fit], z, n_words, y_pages[fit], segment) if len(fit) else segment
-        )
-        page_lo[apply] = page_log_odds([pages[i] for i in apply], z, n_words, cal_k)
-        pooling[int(k)] = cal_k
-    final = fit_document_pooling(pages, z, n_words, y_pages, segment) if pages else segment
-    return final, HeldOut(ok, raw, z, pages, y_pages, page_lo, page_fold, pooling)
-
-
-# ------------------------------------------------------------------------------- page evidence
-# How often each kind of page evidence says European (+1) or Brazilian (-1) on a page of each variety:
-# P(+1), P(-1); the rest says nothing. ASSUMED, not measured: this project has no labelled crawl with
-# its metadata. They encode what is known of the Portuguese web qualitatively: most European pages are
-# on .pt and most Brazilian ones on .br; many European sites run CMS themes that declare pt-BR or a
-# bare "pt"; explicit pt-PT / pt-BR path tags are rare and reliable. They are used only to give
-# held-out pages metadata so the weights of the rule can be fitted with the text's log-odds as offset
-# (how much a kind adds depends on how often the text already decides); the cap keeps metadata from
-# overruling a confident text whatever these rates are.
-EVIDENCE_RATES = {
-    "tld": ((0.55, 0.01), (0.01, 0.60)),  # (pt_PT page: P(+1), P(-1)), (pt_BR page: P(+1), P(-1))
-    "url_tag": ((0.03, 0.005), (0.002, 0.05)),
-    "url_dir": ((0.05, 0.005), (0.02, 0.03)),
-    "declared": ((0.40, 0.10), (0.01, 0.65)),
-    "declared_bare": ((0.35, 0.0), (0.20, 0.0)),  # only where no regional tag is declared
-}
-
-
-def draw_evidence(y_pages: np.ndarray, seed: int) -> np.ndarray:
-    """Signs (pages x KINDS) drawn from EVIDENCE_RATES for pages of known variety."""
-    rng = np.random.default_rng(seed)
-    signs = np.zeros((len(y_pages), len(KINDS)))
-    for j, kind in enumerate(KINDS):
-        (pt_pos, pt_neg), (br_pos, br_neg) = EVIDENCE_RATES[kind]
-        pos = np.where(y_pages == 1, pt_pos, br_pos)
-        neg = np.where(y_pages == 1, pt_neg, br_neg)
-        u = rng.random(len(y_pages))
-        signs[:, j] = np.where(u < pos, 1.0, np.where(u < pos + neg, -1.0, 0.0))
-    declared, bare = KINDS.index("declared"), KINDS.index("declared_bare")
-    signs[signs[:, declared] != 0, bare] = 0.0
-    return signs
-
-
-def fit_evidence(text_lo: np.ndarray, signs: np.ndarray, y_pages: np.ndarray, band_hi: float) -> EvidenceWeights:
-    """Weights of the page rule by logistic regression with the text log-odds as offset (balanced
-    varieties, no intercept); ``cap`` such that a confident text keeps its side of the band."""
-    w = fit_logistic(signs, y_pages, balanced_weights(y_pages), l2=1e-2, offset=text_lo)
-    cap = CONFIDENT_TEXT - float(np.log(band_hi / (1 - band_hi)))
-    return EvidenceWeights(**{k: round(float(max(v, 0.0)), 4) for k, v in zip(KINDS, w)}, cap=round(cap, 4))
-
-
-def evidence_page_log_odds(text_lo: np.ndarray, signs: np.ndarray, weights: EvidenceWeights) -> np.ndarray:
-    vector = np.array([getattr(weights, k) for k in KINDS])
-    return text_lo + np.clip(signs @ vector, -weights.cap, weights.cap)
-
-
-def cross_fit_evidence(held: HeldOut, band_hi: float, seed: int) -> tuple[EvidenceWeights, np.ndarray, np.ndarray]:
-    """The shipped evidence weights (all held-out pages), and each page's log-odds with evidence under
-    weights fitted on the other folds' pages; and the drawn signs."""
-    signs = draw_evidence(held.y_pages, seed)
-    with_evidence = np.zeros(len(held.y_pages))
-    for k in np.unique(held.page_fold):
-        fit, apply = held.page_fold != k, held.page_fold == k
-        weights = fit_evidence(held.page_log_odds[fit], signs[fit], held.y_pages[fit], band_hi)
-        with_evidence[apply] = evidence_page_log_odds(held.page_log_odds[apply], signs[apply], weights)
-    return fit_evidence(held.page_log_odds, signs, held.y_pages, band_hi), with_evidence, signs
 
 
 def train_variety_model(
@@ -378,25 +299,36 @@ def train_variety_model(
     """Held-out folds (calibration + figures), then the shipped model on all sources; writes MODEL + .json."""
     out = Path(out)
     corpus = load_corpus(dirs)
-    n_words = word_counts(corpus.texts)
+    lex = load_lexicons(find_lexicon_dir(dirs))
+    n_words, n_cues = word_and_cue_counts(corpus.texts)
     folds = assign_folds(corpus)
     cal, figures, evidence = Calibration(), None, EvidenceWeights()
     log(f"{len(corpus)} labelled lines from {len(np.unique(corpus.source))} sources")
     if heldout:
-        raw = out_of_fold(corpus, params, folds, log)
+        raw = out_of_fold(corpus, params, folds, log, lex)
         scored = ~np.isnan(raw)
         if scored.any() and len(np.unique(corpus.y[scored])) == 2:
-            cal, held = cross_fit(corpus, folds, raw, n_words)
-            figures = heldout_figures(corpus, folds, n_words, held) if held.pages else None
-            if figures and len(np.unique(held.page_fold)) > 1:
-                band = tuple(figures["unknown_band"])
-                evidence, with_evidence, signs = cross_fit_evidence(held, band[1], params.seed)
-                figures["pages_with_evidence"] = evidence_figures(corpus, held, with_evidence, signs, band)
+            cal, figures, evidence = calibrate_and_measure(corpus, folds, raw, n_words, n_cues, params.seed)
         else:
             log("not enough held-out data to calibrate: shipping uncalibrated scores")
     out.parent.mkdir(parents=True, exist_ok=True)
-    train_fasttext(corpus, params, out)
-    sidecar = {
+    train_fasttext(corpus, params, out, lex)
+    sidecar = sidecar_dict(corpus, params, lex, cal, figures, evidence)
+    out.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.json')}")
+    return sidecar
+
+
+def sidecar_dict(
+    corpus: Corpus,
+    params: TrainParams,
+    lex: Lexicons,
+    cal: Calibration,
+    figures: dict | None,
+    evidence: EvidenceWeights,
+) -> dict:
+    """What variety.json holds: calibration, evidence weights, decision defaults, recipe, data, figures."""
+    return {
         "calibration": asdict(cal),
         "evidence": evidence.as_dict(),
         "defaults": {
@@ -405,8 +337,12 @@ def train_variety_model(
         },
         "params": {k: v for k, v in asdict(params).items() if k != "extra"} | params.extra,
         "sources": {s: int((corpus.source == s).sum()) for s in np.unique(corpus.source)},
+        "lexicons": {
+            "vocabulary_pairs": len(lex.vocabulary),
+            "spelling_pairs": len(lex.spelling),
+            "swappable_words": len(lex.br_to_pt) + len(lex.pt_to_br),
+            "pre_to_post_1990": len(lex.pre_to_post_1990),
+            "pt_PT_only_forms": len(lex.pt_only),
+        },
         "heldout": figures,
     }
-    out.with_suffix(".json").write_text(json.dumps(sidecar, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    log(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.json')}")
-    return sidecar

@@ -8,6 +8,7 @@ starts, before any of its work."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -133,16 +134,22 @@ def test_a_batch_larger_than_an_existing_mix_is_refused_at_run_start(sample_run,
     )
 
 
-def test_a_batch_larger_than_the_mix_this_run_builds_is_refused_before_pretraining(sample_run, tmp_path, capsys):
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_batch_larger_than_the_mix_this_run_builds_is_fitted_to_it(sample_run, ray_session, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(sample_run, run, ignore=shutil.ignore_patterns("pretrain", "mixes"))
-    config, pretrain = big_batch_config(tmp_path)
-    # the mix does not exist before its pass: the check comes when the pretrain pass starts, on the new mix
-    assert main(["run", str(config), "--output", str(run), "--passes", "mix,pretrain"]) == 2
-    err = refused_in_one_line(capsys)
-    assert f"{pretrain}: train.micro_batch_size: " in err and "'ptpt-first'" in err
-    assert (run / "mixes" / "ptpt-first" / "manifest.json").is_file()
-    assert not (run / "pretrain").exists()  # no tokenizer trained, no Ray started, no checkpoint
+    config, _ = big_batch_config(tmp_path)
+    config.write_text(config.read_text().replace("max_steps: 40", "max_steps: 1"))
+    # the mix's size was unknown when the config was written: the pretrain pass fits the step to the new mix
+    # (fewer workers, then less accumulation) and says so
+    assert main(["run", str(config), "--output", str(run), "--passes", "mix,pretrain"]) == 0
+    result = json.loads((run / "stats.json").read_text())["pretrain"]
+    assert result["workers"] == 1 and result["steps"] == 1
+    assert result["note"].startswith("one step of 2 workers x 4 grad_accum_steps x 64 sequences x 256 tokens")
+    tokens = json.loads((run / "mixes" / "ptpt-first" / "manifest.json").read_text())["totals"]["tokens_est"]
+    accum = min(4, tokens // 256 // 64)  # the sequences of 256 tokens the mix holds, in micro-batches of 64
+    assert f"trained with 1 worker x {accum} grad_accum_steps x 64 sequences x 256 tokens" in result["note"]
 
 
 def test_the_language_labels_are_those_of_the_vendored_model():

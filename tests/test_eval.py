@@ -235,3 +235,37 @@ def test_the_demo_runs_model_and_its_last_checkpoint_score_the_shipped_sets(samp
     assert result["cloze"]["calamept"]["n"] == 2076 and 0 <= result["cloze"]["calamept"]["accuracy"] <= 1
     last = max((run / "checkpoints").glob("step-*"))
     assert eval_json(capsys, last) == result
+    # the pretrain pass scored the eval: block's sets (the sample config's) at every eval_every and at the end
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line]
+    scored = [r["step"] for r in records if "eval" in r]
+    assert scored and scored[-1] == records[-1]["step"]
+    assert set(records[-1]["eval"]["pairs"]) == {"frmt", "docs"} and records[-1]["eval"]["pairs"]["frmt"]["n"] == 200
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["eval"] == records[-1]["eval"] and (run / "eval.png").stat().st_size > 0
+    report = (sample_run / "report" / "index.html").read_text()
+    assert "Evaluation sets (last step)" in report and 'alt="evaluation sets over training steps"' in report
+
+
+def test_the_eval_block_of_a_pretraining_config(tmp_path):
+    from lusomix.pretrain.config import load_pretrain_config
+
+    (tmp_path / "mine.tsv").write_text("o meu ecrã\ta minha tela\n", encoding="utf-8")
+    path = tmp_path / "p.yaml"
+    path.write_text("eval:\n  pairs: [frmt, mine.tsv]\n  cloze: []\n  max_items: 100\n", encoding="utf-8")
+    config = load_pretrain_config(path)
+    assert config.eval.pairs == ["frmt", str(tmp_path / "mine.tsv")]  # relative to the config file
+    sets = eval_sets.configured_sets(config.eval)
+    assert [(s.kind, s.name, len(s.items)) for s in sets] == [
+        ("pairs", "frmt", 100),
+        ("pairs", str(tmp_path / "mine.tsv"), 1),
+        ("text", "heldout", 100),
+    ]
+    assert sets[0].items[1] == eval_sets.load_set("pairs", "frmt").items[4]  # every 4th of 400: the whole file
+    path.write_text("eval:\n  enabled: false\n", encoding="utf-8")
+    assert eval_sets.configured_sets(load_pretrain_config(path).eval) == []
+    path.write_text("eval:\n  pair: [frmt]\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="unknown key 'eval.pair'"):
+        load_pretrain_config(path)
+    path.write_text("eval:\n  text: [missing.tsv]\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="text file not found"):  # before any training starts
+        eval_sets.configured_sets(load_pretrain_config(path).eval)

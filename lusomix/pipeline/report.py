@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from lusomix.errors import UsageError
 from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, kept_counts, profile, sample_rows
 from lusomix.pipeline.report_html import CSP, CSS, VARIETY_COLOURS, Share, barh, esc, png, stacked_shares, table
+from lusomix.pretrain import eval_report
 from lusomix.run_folder import UNKNOWN, Manifest, RunFolder, as_folder, parts
 
 # numeric docs/ columns that are not quality signals (identifiers, offsets, language/variety evidence)
@@ -256,7 +257,24 @@ def _pretrain_section(result: dict) -> str:
         return f"<p>Skipped: {esc(result['skipped'])}</p>"
     note = f"<p class=note>{esc(result['note'])}</p>" if result.get("note") else ""
     keys = [k for k in ("workers", "steps", "first_loss", "last_loss", "tokens_per_s", "checkpoint") if k in result]
-    return note + table(keys, [[str(result[k]) for k in keys]])
+    return note + table(keys, [[str(result[k]) for k in keys]]) + _eval_part(result)
+
+
+def _eval_part(result: dict) -> str:
+    """The evaluation sets at the last step (a table) and over the steps (curves from metrics.jsonl)."""
+    if not result.get("eval"):
+        return ""
+    html = "<h3>Evaluation sets (last step)</h3>" + table(
+        ["kind", "set", "measure", "n", "value"], eval_report.rows(result["eval"])
+    )
+    metrics = result.get("metrics")
+    folder, _, name = str(metrics or "").rpartition("/")
+    if folder and as_folder(folder).isfile(name):
+        records = [json.loads(line) for line in as_folder(folder).read_text(name).splitlines() if line]
+        fig = eval_report.eval_figure(records)
+        if fig is not None:
+            html += png(fig, "evaluation sets over training steps")
+    return html
 
 
 def _stats_section(stats: dict) -> str:

@@ -14,6 +14,7 @@ be shared across the ranks of a training job: each rank scores every world-th ro
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -209,7 +210,9 @@ def _load_checkpoint_weights(model, path: Path) -> None:
     state = {"model": model.state_dict()}
     if model.config.tie_word_embeddings:
         state["model"].pop("lm_head.weight", None)  # tied: the checkpoint may hold it once, as the embedding
-    dcp.load(state, checkpoint_id=path / "state")
+    with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
+        warnings.filterwarnings("ignore", message=".*single process", category=UserWarning)
+        dcp.load(state, checkpoint_id=path / "state")
     model.load_state_dict(state["model"], strict=not model.config.tie_word_embeddings)
     if model.config.tie_word_embeddings:
         model.tie_weights()

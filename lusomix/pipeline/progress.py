@@ -18,6 +18,7 @@ import os
 import sys
 import threading
 import time
+from typing import Any
 
 from datatrove.data import DocumentsPipeline
 from tqdm import tqdm
@@ -71,7 +72,7 @@ class _RayTally:
     def __init__(self) -> None:
         import ray
 
-        self.actor = ray.remote(num_cpus=0)(_TallyActor).remote()
+        self.actor: Any = ray.remote(num_cpus=0)(_TallyActor).remote()
 
     def send(self, rank: int, counts: dict) -> None:
         self.actor.send.remote(rank, counts)  # not waited for: a task never stalls on its progress
@@ -91,7 +92,7 @@ class _RayTally:
 
 
 class _RayTallyHandle(_RayTally):
-    def __init__(self, actor) -> None:
+    def __init__(self, actor: Any) -> None:
         self.actor = actor
 
 
@@ -177,7 +178,7 @@ class PassProgress:
         self.terminal = self.stream.isatty()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._bar = None
+        self._bar: tqdm | None = None
         self._tally: _LocalTally | _RayTally | None = None
         self._started = time.monotonic()
 
@@ -232,15 +233,14 @@ class PassProgress:
     def _show(self, final: bool = False) -> None:
         totals = self.totals()
         if self._bar is not None:
-            self._update_bar(totals)
+            self._update_bar(self._bar, totals)
             if final:
                 self._bar.close()
         elif final or not self.terminal:
             self.stream.write(self.line(totals, final) + "\n")
             self.stream.flush()
 
-    def _update_bar(self, totals: dict) -> None:
-        bar = self._bar
+    def _update_bar(self, bar: tqdm, totals: dict) -> None:
         value = totals["bytes"] if "bytes" in totals else totals["tasks"]
         bar.update(value - bar.n)
         counts = f"{totals['tasks']}/{self.tasks} tasks"

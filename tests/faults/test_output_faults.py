@@ -55,9 +55,9 @@ def _docs(run: Path) -> pl.DataFrame:
 
 
 def _last_line(err: str) -> str:
-    """The run's one error line: stderr holds nothing else but progress lines ("extract: 3/12 tasks done")."""
+    """The run's one error line: stderr holds nothing else but progress lines ("extract: 3/12 tasks, ...")."""
     assert "Traceback" not in err and "Logging error" not in err, err
-    lines = [line for line in err.strip().splitlines() if not re.fullmatch(r"\s*\w+: \d+/\d+ tasks done", line)]
+    lines = [line for line in err.strip().splitlines() if not re.fullmatch(r"\s*\w+: \d+/\d+ tasks\b.*", line)]
     assert len(lines) == 1, err
     return lines[0]
 

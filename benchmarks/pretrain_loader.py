@@ -113,7 +113,9 @@ def packed_stream_rate(mix, tokenizer, context: int, batch: int, budget_tokens: 
 
 def tokenizer_ceiling(mix, tokenizer, budget_tokens: int) -> float:
     """The loader's tokenize() alone on the same texts, in memory: the ceiling of one process."""
-    texts = [t for shard in mix.shards for t in pq.read_table(shard.path, columns=["text"])["text"].to_pylist()]
+    texts = [
+        t for shard in mix.shards for t in pq.read_table(mix.dir.join(shard.path), columns=["text"])["text"].to_pylist()
+    ]
     t0, tokens, i = time.perf_counter(), 0, 0
     while tokens < budget_tokens and i < len(texts):
         tokens += len(pdata.tokenize(tokenizer.backend_tokenizer, texts[i : i + 512], tokenizer.eos_token_id))
@@ -124,7 +126,7 @@ def tokenizer_ceiling(mix, tokenizer, budget_tokens: int) -> float:
 def naive_rate(mix, tokenizer, context: int, batch: int, budget_tokens: int) -> float:
     t0, tokens, buffer = time.perf_counter(), 0, []
     for shard in mix.shards:
-        for text in pq.read_table(shard.path, columns=["text"])["text"].to_pylist():
+        for text in pq.read_table(mix.dir.join(shard.path), columns=["text"])["text"].to_pylist():
             buffer.extend(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
             while len(buffer) >= batch * context:
                 np.array(buffer[: batch * context], dtype=np.int64).reshape(batch, context)

@@ -45,7 +45,7 @@ VARIETIES = (PT_PT, PT_BR, UNKNOWN)  # what the variety column holds
 
 PART_GLOB = "part-*.parquet"
 LOCK_FILE = ".lusomix.lock"
-_TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
+TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
 _TEMPORARY_PID = re.compile(r"\..+\.(\d+)\.tmp")
 # scratch folders of runs whose folder is on a store: on this node's disk
 SCRATCH = Path(tempfile.gettempdir()) / "lusomix-scratch"
@@ -298,12 +298,12 @@ class RunFolder:
                     removed += 1
             return removed
         for folder, dirs, files in os.walk(self.join()):
-            for name in [d for d in dirs if _TEMPORARY.fullmatch(d)]:
+            for name in [d for d in dirs if TEMPORARY.fullmatch(d)]:
                 shutil.rmtree(Path(folder) / name, ignore_errors=True)
                 dirs.remove(name)
                 removed += 1
             for name in files:
-                if _TEMPORARY.fullmatch(name):
+                if TEMPORARY.fullmatch(name):
                     (Path(folder) / name).unlink(missing_ok=True)
                     removed += 1
         return removed

@@ -61,9 +61,11 @@ _HELD_IN_MEMORY: set[str] = set()
 def _store_lock(run: RunFolder) -> Iterator[None]:
     protocol = run.url.split("://", 1)[0]
     if protocol in ("s3", "s3a"):
-        from lusomix.store_lock import store_lock
+        from lusomix.store_lock import LEASE_S, store_lock
 
-        with store_lock(run.fs, run.url):
+        # how long a killed run's lock keeps the next run waiting; renewed every third of it while a run lives
+        lease_s = float(os.environ.get("LUSOMIX_STORE_LEASE_S", LEASE_S))
+        with store_lock(run.fs, run.url, lease_s=lease_s):
             yield
     elif protocol == "memory":  # one process's filesystem (tests): a lock within that process
         if run.url in _HELD_IN_MEMORY:

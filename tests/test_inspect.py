@@ -177,7 +177,7 @@ def test_a_damaged_part_is_named_and_the_rest_is_profiled(run_dir, tmp_path, cap
     assert p["rows"] == 150 and list(p["damaged_files"]) == [str(broken)]
     assert main(["inspect", str(copy)]) == 0
     assert f"DAMAGED {broken}" in capsys.readouterr().out
-    page = write_report(copy).read_text(encoding="utf-8")
+    page = Path(write_report(copy)).read_text(encoding="utf-8")
     assert "Damaged output files" in page and str(broken) in page
     assert str(broken) in capsys.readouterr().err
     broken.unlink()

@@ -159,16 +159,16 @@ def test_assign_units_are_disjoint_and_cover_the_mix(mix_dir):
     mix = pdata.read_mix(mix_dir)
     for world in (1, 2, 3, 4, 7):
         rows = [
-            (u.path.name, r)
+            (u.path, r)
             for rank in range(world)
             for u in pdata.assign_units(mix, rank, world)
             for r in range(u.row_start, u.row_stop)
         ]
         assert len(rows) == len(set(rows)) == 300, world  # every row exactly once
     whole = pdata.assign_units(mix, 1, 2)  # 3 shards, 2 workers: whole shards, round-robin
-    assert [(u.path.name, u.row_start, u.row_stop) for u in whole] == [("shard-00001.parquet", 0, 100)]
+    assert [(u.path, u.row_start, u.row_stop) for u in whole] == [("shard-00001.parquet", 0, 100)]
     split = pdata.assign_units(mix, 3, 4)  # more workers than shards: a row range of every shard
-    assert [(u.path.name, u.row_start, u.row_stop) for u in split] == [
+    assert [(u.path, u.row_start, u.row_stop) for u in split] == [
         (f"shard-0000{k}.parquet", 75, 100) for k in range(3)
     ]
 
@@ -194,7 +194,7 @@ def test_stream_reads_each_workers_own_rows_once_per_epoch_without_validation_do
         units = pdata.assign_units(mix, rank, 2)
         expected = []
         for u in units:
-            table = pq.read_table(u.path).slice(u.row_start, u.row_stop - u.row_start)
+            table = pq.read_table(u.folder.join(u.path)).slice(u.row_start, u.row_stop - u.row_start)
             expected += [
                 t for i, t in zip(table["id"].to_pylist(), table["text"].to_pylist()) if t and i not in held_out
             ]

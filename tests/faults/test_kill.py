@@ -24,6 +24,8 @@ import torch
 from conftest import SAMPLES, read_table
 from safetensors.torch import load_file
 
+from lusomix.run_folder import TEMPORARY
+
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 KILL_AT = Path(__file__).with_name("kill_at.py")
@@ -96,6 +98,13 @@ def _shards(run: Path, mix: str) -> list[tuple[str, str]]:
     return [(shard["path"], shard["sha256"]) for shard in manifest["shards"]]
 
 
+def _temporaries(out: Path) -> list[str]:
+    """What a killed writer leaves and a resumed run must have removed: temporary files and scratch
+    folders (``.NAME.PID.tmp``), and checkpoint folders without their marker."""
+    left = [str(p) for p in out.rglob("*") if TEMPORARY.fullmatch(p.name)]
+    return left + [str(p) for p in out.rglob("checkpoints/step-*") if not (p / "trainer_state.json").is_file()]
+
+
 def _with_docs(sample_run: Path, out: Path, *folders: str) -> None:
     for folder in ("docs", *folders):
         shutil.copytree(sample_run / folder, out / folder)
@@ -109,6 +118,7 @@ def test_kill_9_in_the_dedup_pass_local(sample_run, tmp_path):
     assert not (out / "dedup" / "clusters.parquet").exists()
     _lusomix(*argv)
     assert _clusters(out).equals(_clusters(sample_run))
+    assert _temporaries(out) == []
 
 
 def test_kill_9_in_the_mix_pass(sample_run, tmp_path):
@@ -120,9 +130,11 @@ def test_kill_9_in_the_mix_pass(sample_run, tmp_path):
         _files(out / "mixes" / "ptpt-first", "*.parquet")
         and not (out / "mixes" / "ptpt-first" / "manifest.json").exists()
     )
+    assert _temporaries(out)  # the killed run's bucket folder (up to the whole mix's data)
     _lusomix(*argv)
     for mix in ("ptpt-first", "balanced"):
         assert _shards(out, mix) == _shards(sample_run, mix)
+    assert _temporaries(out) == []
 
 
 def _model(run: Path) -> dict[str, torch.Tensor]:
@@ -140,10 +152,11 @@ def test_kill_9_in_the_pretrain_pass(sample_run, tmp_path):
     shutil.copytree(sample_run / "mixes" / "ptpt-first", out / "mixes" / "ptpt-first")
     argv = ["run", DEMO, "--output", str(out), "--passes", "pretrain"]
     checkpoints = out / "pretrain" / "ptpt-first" / "checkpoints"
-    _killed_when(lambda: (checkpoints / "step-000020").is_dir(), *argv)  # of 40 steps
-    assert not (checkpoints / "step-000040").exists()
+    _killed_when(lambda: (checkpoints / "step-000020" / "trainer_state.json").is_file(), *argv)  # of 40 steps
+    assert not (checkpoints / "step-000040" / "trainer_state.json").exists()
     _lusomix(*argv)
     assert _losses(out) == _losses(sample_run)  # steps 21-40 again, from the step-20 checkpoint, as before
+    assert _temporaries(out) == []
     made, reference = _model(out), _model(sample_run)
     assert made.keys() == reference.keys() and all(torch.equal(made[k], reference[k]) for k in made)
 
@@ -160,3 +173,4 @@ def test_kill_9_in_the_extract_pass_then_in_the_dedup_pass_ray(sample_run, tmp_p
     _lusomix(*argv)
     assert _docs(out).equals(_docs(sample_run))
     assert _clusters(out).equals(_clusters(sample_run))
+    assert _temporaries(out) == []

@@ -277,13 +277,18 @@ class PassProgress:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         if self._tally is None:
             return
         self._stop.set()
         self._thread.join()
         try:
-            self._show(final=True)
+            if exc_type is None:
+                self._show(final=True)
+            elif self._bar is not None:  # Ctrl-C, a stop: the bar ends where it was; the run says how to resume
+                self._bar.close()
+            self._tally.close()
+        except Exception:  # the tally's process gone with the run (Ctrl-C reaches it too): not the run's error
+            pass
         finally:
             self.counter.tally = None
-            self._tally.close()

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -160,7 +160,7 @@ class RunFolder:
         found = self.fs.glob(self.join(pattern))
         return sorted(str(p)[len(base) :] if str(p).startswith(base) else str(p) for p in found)
 
-    def open(self, rel: str, mode: str = "rb", **kwargs) -> IO:
+    def open(self, rel: str, mode: str = "rb", **kwargs) -> BinaryIO:
         """A file to read (or, locally, to append to). Writing a final file goes through :meth:`publish`."""
         if any(c in mode for c in "wx"):
             raise ValueError("write a run's file with publish(), whole")

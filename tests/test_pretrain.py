@@ -168,9 +168,7 @@ def test_assign_units_are_disjoint_and_cover_the_mix(mix_dir):
     whole = pdata.assign_units(mix, 1, 2)  # 3 shards, 2 workers: whole shards, round-robin
     assert [(u.path, u.row_start, u.row_stop) for u in whole] == [("shard-00001.parquet", 0, 100)]
     split = pdata.assign_units(mix, 3, 4)  # more workers than shards: a row range of every shard
-    assert [(u.path, u.row_start, u.row_stop) for u in split] == [
-        (f"shard-0000{k}.parquet", 75, 100) for k in range(3)
-    ]
+    assert [(u.path, u.row_start, u.row_stop) for u in split] == [(f"shard-0000{k}.parquet", 75, 100) for k in range(3)]
 
 
 def decode_documents(tokenizer, flat: np.ndarray) -> list[str]:

@@ -13,9 +13,10 @@ DESCRIPTION = """\
 Train a Llama-family causal language model on a mix (OUT/mixes/NAME/ with manifest.json), with Ray Train:
 continued pretraining from a local Hugging Face checkpoint (model.checkpoint), or from scratch with a
 model and a tokenizer built from the config and the mix. Writes OUTPUT/metrics.jsonl (one line per step,
-validation loss per variety every train.eval_every steps), OUTPUT/loss.png, OUTPUT/checkpoints/step-N/
-and OUTPUT/model/ (Hugging Face format). Running again with the same OUTPUT resumes from its last
-checkpoint; a higher --max-steps trains further. Nothing is downloaded.
+validation loss per variety and the eval: block's sets (pt-PT/pt-BR pairs, bits per byte, cloze) every
+train.eval_every steps), OUTPUT/loss.png, OUTPUT/eval.png, OUTPUT/checkpoints/step-N/ and OUTPUT/model/
+(Hugging Face format; `lusomix eval` scores it or a checkpoint on any set). Running again with the same
+OUTPUT resumes from its last checkpoint; a higher --max-steps trains further. Nothing is downloaded.
 """
 
 EPILOG = """\

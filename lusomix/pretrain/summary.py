@@ -13,7 +13,8 @@ METRICS = "metrics.jsonl"
 
 
 def summarise(out: RunFolder, start_step: int) -> dict:
-    """The run's figures from OUT/metrics.jsonl, also written to OUT/summary.json; draws OUT/loss.png."""
+    """The run's figures from OUT/metrics.jsonl, also written to OUT/summary.json; draws OUT/loss.png
+    and, when the eval: block's sets were scored, OUT/eval.png."""
     records = [json.loads(line) for line in out.read_text(METRICS).splitlines() if line]
     if not records:
         raise RuntimeError(f"pretraining wrote no metrics to {out.url_of(METRICS)}")

@@ -267,8 +267,8 @@ def _eval_part(result: dict) -> str:
     html = "<h3>Evaluation sets (last step)</h3>" + table(
         ["kind", "set", "measure", "n", "value"], eval_report.rows(result["eval"])
     )
-    metrics = result.get("metrics")
-    folder, _, name = str(metrics or "").rpartition("/")
+    # the curves come from metrics.jsonl, beside the eval plot (stats.json keeps the plot's location)
+    folder, name = str(result.get("eval_plot") or "").rpartition("/")[0], "metrics.jsonl"
     if folder and as_folder(folder).isfile(name):
         records = [json.loads(line) for line in as_folder(folder).read_text(name).splitlines() if line]
         fig = eval_report.eval_figure(records)

@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--vocab", type=int, default=4096)
     parser.add_argument("--use-gpu", action="store_true")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(ARMS), help="train these arms only")
     args = parser.parse_args()
     if not (SHARED / "variety").is_dir():
         sys.exit(f"needs {SHARED} (../shared/data beside the repo)")
@@ -169,12 +170,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.perf_counter()
-    pages, dropped = build_pages(SHARED, args.chars_per_variety, shipped_leak_check())
-    write_warcs(pages, out / "warcs")
-    chars = {v: sum(len(line) for p in pages if p["variety"] == v for line in p["lines"]) for v in ("pt_PT", "pt_BR")}
-    print(f"corpus: {len(pages)} pages, {chars} characters, {dropped} lines dropped as evaluation text", flush=True)
-    (out / "run.yaml").write_text(run_config(out / "warcs", out / "run"))
-    subprocess.run([*LUSOMIX, "run", str(out / "run.yaml"), "--passes", "extract,dedup,mix"], check=True, env=env)
+    if not (out / "run/mixes").is_dir():  # the corpus and its mixes are made once per --out
+        pipeline(out, args, env)
     print(f"pipeline: {time.perf_counter() - t0:.0f} s", flush=True)
     leaks = shipped_leak_check()
     for arm in ARMS:
@@ -195,44 +192,47 @@ def main() -> None:
     for arm in ARMS:
         for seed in args.seeds:
             name = f"{arm}-seed{seed}"
-            (out / f"{name}.yaml").write_text(pretrain_config(args, seed, tokenizer))
-            start = time.perf_counter()
-            subprocess.run(
-                [
-                    *LUSOMIX,
-                    "pretrain",
-                    str(out / f"{name}.yaml"),
-                    "--mix",
-                    str(out / "run/mixes" / arm),
-                    "--output",
-                    str(out / "pretrain" / name),
-                ],
-                check=True,
-                env=env,
-            )
-            wall = time.perf_counter() - start
-            summary = json.loads((out / "pretrain" / name / "summary.json").read_text())
-            scored = subprocess.run(
-                [*LUSOMIX, "eval", str(out / "pretrain" / name / "model"), "--json"],
-                check=True,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            result = json.loads(scored.stdout)
-            (out / f"{name}.eval.json").write_text(json.dumps(result, indent=1))
-            rows.append(
-                {
-                    "arm": arm,
-                    "seed": seed,
-                    "tokens": summary["tokens_seen"],
-                    "wall_s": round(wall),
-                    "last_loss": summary["last_loss"],
-                    **headline(result),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
+            cached = out / f"{name}.row.json"  # a finished arm and seed is not trained again
+            if not cached.is_file() and arm in args.arms:
+                cached.write_text(json.dumps(train_and_score(out, args, arm, seed, tokenizer, env)))
+            if cached.is_file():
+                rows.append(json.loads(cached.read_text()))
+                print(json.dumps(rows[-1]), flush=True)
     report(rows, args)
+
+
+def pipeline(out: Path, args, env: dict) -> None:
+    pages, dropped = build_pages(SHARED, args.chars_per_variety, shipped_leak_check())
+    write_warcs(pages, out / "warcs")
+    chars = {v: sum(len(line) for p in pages if p["variety"] == v for line in p["lines"]) for v in ("pt_PT", "pt_BR")}
+    print(f"corpus: {len(pages)} pages, {chars} characters, {dropped} lines dropped as evaluation text", flush=True)
+    (out / "run.yaml").write_text(run_config(out / "warcs", out / "run"))
+    subprocess.run([*LUSOMIX, "run", str(out / "run.yaml"), "--passes", "extract,dedup,mix"], check=True, env=env)
+
+
+def train_and_score(out: Path, args, arm: str, seed: int, tokenizer: Path, env: dict) -> dict:
+    """`lusomix pretrain` on the arm's mix, then `lusomix eval` on every line of the shipped sets: one row."""
+    name = f"{arm}-seed{seed}"
+    (out / f"{name}.yaml").write_text(pretrain_config(args, seed, tokenizer))
+    mix, run = out / "run/mixes" / arm, out / "pretrain" / name
+    start = time.perf_counter()
+    command = [*LUSOMIX, "pretrain", str(out / f"{name}.yaml"), "--mix", str(mix), "--output", str(run)]
+    subprocess.run(command, check=True, env=env)
+    wall = time.perf_counter() - start
+    summary = json.loads((run / "summary.json").read_text())
+    scored = subprocess.run(
+        [*LUSOMIX, "eval", str(run / "model"), "--json"], check=True, env=env, capture_output=True, text=True
+    )
+    result = json.loads(scored.stdout)
+    (out / f"{name}.eval.json").write_text(json.dumps(result, indent=1))
+    return {
+        "arm": arm,
+        "seed": seed,
+        "tokens": summary["tokens_seen"],
+        "wall_s": round(wall),
+        "last_loss": summary["last_loss"],
+        **headline(result),
+    }
 
 
 def report(rows: list[dict], args) -> None:
@@ -243,6 +243,8 @@ def report(rows: list[dict], args) -> None:
         cells = [r["arm"], r["seed"], f"{r['tokens']:,}", r["wall_s"], r["last_loss"], *(r[m] for m in measures)]
         print("| " + " | ".join(str(c) for c in cells) + " |")
     arms = list(dict.fromkeys(r["arm"] for r in rows))
+    if len(arms) < 2:
+        return
     print(f"\n| measure | {' | '.join(f'{a} mean' for a in arms)} | {arms[0]} - {arms[1]} | largest seed spread |")
     print("|---|" + "---|" * (len(arms) + 2))
     for m in measures:

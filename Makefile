@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/demo
 
-.PHONY: demo test lint venv clean benchmark browser
+.PHONY: demo test lint venv clean benchmark cluster-demo browser
 
 # The environment is (re)built from nothing when pyproject.toml changes. torch==2.13.0 (train extra) is the
 # CPU wheel on this project's machines; see pyproject.toml.
@@ -18,6 +18,10 @@ venv: $(BIN)/.installed
 
 demo: venv
 	$(BIN)/lusomix run data_samples/demo.yaml --output $(OUT)
+
+# the demo config on a 3-node local Ray cluster (head with 0 CPUs) writing to a local S3 server; stops both
+cluster-demo: venv
+	$(BIN)/python data_samples/cluster_demo.py --out $(OUT)-cluster
 
 # ruff (lint + format) and mypy, configured in pyproject.toml; `make test` runs it first
 lint: venv

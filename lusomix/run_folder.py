@@ -141,22 +141,32 @@ class RunFolder:
 
     # ---- reading -----------------------------------------------------------------------------------
 
+    def _fresh(self, rel: str) -> str:
+        """``rel``'s path, with what the filesystem remembers of it forgotten: other processes and nodes write
+        here, and s3fs answers from the listings it cached."""
+        path = self.join(rel)
+        if not self.local:
+            self.fs.invalidate_cache(path)
+        return path
+
     def exists(self, rel: str = "") -> bool:
-        return bool(self.fs.exists(self.join(rel)))
+        return bool(self.fs.exists(self._fresh(rel)))
 
     def isfile(self, rel: str) -> bool:
-        return bool(self.fs.isfile(self.join(rel)))
+        return bool(self.fs.isfile(self._fresh(rel)))
 
     def isdir(self, rel: str = "") -> bool:
-        return bool(self.fs.isdir(self.join(rel)))
+        return bool(self.fs.isdir(self._fresh(rel)))
 
     def size(self, rel: str) -> int:
-        return int(self.fs.size(self.join(rel)))
+        return int(self.fs.size(self._fresh(rel)))
 
     def glob(self, pattern: str) -> list[str]:
         """Relative paths matching ``pattern`` (one LIST per folder level it spans), sorted; temporaries never
         match a pattern that names a prefix (``part-*``), hidden files being ``.``-prefixed."""
         base = self.path.rstrip("/") + "/"
+        if not self.local:
+            self.fs.invalidate_cache(self.path)  # and every folder under it
         found = self.fs.glob(self.join(pattern))
         return sorted(str(p)[len(base) :] if str(p).startswith(base) else str(p) for p in found)
 

@@ -117,6 +117,7 @@ def test_kill_9_in_the_extract_pass_on_s3_resumes_to_the_same_documents(s3_bucke
     deadline = time.time() + 600
     while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = len(run.glob("logs/extract/completions/*"))

@@ -1,0 +1,106 @@
+"""A real multi-node Ray cluster on this machine (Ray's own ``ray.cluster_utils.Cluster``): a head with no CPUs,
+so every task and every Ray Train worker runs on a worker node, and the run folder on the S3 server of the
+tests, the one thing the nodes share. The run is a separate process that joins the cluster by its address."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import polars as pl
+import pytest
+import torch
+from conftest import SAMPLES, read_table
+from safetensors.torch import load
+
+from lusomix.run_folder import Manifest, RunFolder, parts
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+DEMO = str(SAMPLES / "demo.yaml")
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_server):
+    """Head (0 CPUs) and two worker nodes of one CPU each, started after the S3 server so that every
+    node's processes get its AWS_* variables; the run's process joins with --ray-address."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    yield cluster, nodes
+    cluster.shutdown()
+
+
+def _docs(run: RunFolder) -> pl.DataFrame:
+    return pl.concat([pl.read_parquet(run.open(p)) for p in parts(run, "docs")])
+
+
+def _losses(text: str) -> list[tuple[int, float]]:
+    return [(r["step"], r["loss"]) for r in map(json.loads, text.splitlines())]
+
+
+def _run(address: str, output: str, *extra: str) -> subprocess.Popen:
+    """The run, its output in files (a pipe nobody reads while it runs could fill and block it)."""
+    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "run", DEMO, "--output", output]
+    argv += ["--executor", "ray", "--ray-address", address, "--workers", "2", *extra]
+    out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
+    proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=dict(os.environ))
+    proc.logs = (out, err)  # type: ignore[attr-defined]
+    return proc
+
+
+def _finish(proc: subprocess.Popen, timeout: int = 1500) -> str:
+    """Wait for the run; its stderr."""
+    proc.wait(timeout=timeout)
+    err = proc.logs[1]  # type: ignore[attr-defined]
+    err.seek(0)
+    return err.read()
+
+
+def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster, s3_bucket, sample_run):
+    """extract and dedup tasks, the driver's clusters, mixes and report, and pretraining with 2 Ray Train
+    workers (one per node: each node has one CPU) give what a local run gives."""
+    ray_cluster, _ = cluster
+    run = RunFolder(f"{s3_bucket}/run")
+    proc = _run(ray_cluster.address, run.url)
+    err = _finish(proc)
+    assert proc.returncode == 0, err
+    assert _docs(run).equals(read_table(sample_run / "docs"))
+    with run.open("dedup/clusters.parquet") as f:
+        assert pl.read_parquet(f).equals(pl.read_parquet(sample_run / "dedup" / "clusters.parquet"))
+    for name in ("ptpt-first", "balanced"):
+        local = json.loads((sample_run / "mixes" / name / "manifest.json").read_text())["shards"]
+        assert [s["sha256"] for s in Manifest.read(run.mix(name)).shards] == [s["sha256"] for s in local]
+    pretrain, local = run.pretrain("ptpt-first"), sample_run / "pretrain" / "ptpt-first"
+    assert (
+        pretrain.read_text("metrics.jsonl").splitlines()[-1] == (local / "metrics.jsonl").read_text().splitlines()[-1]
+    )
+    with pretrain.open("model/model.safetensors") as f:
+        made = load(f.read())
+    reference = load((local / "model" / "model.safetensors").read_bytes())
+    assert all(torch.equal(made[k], reference[k]) for k in reference)
+
+
+def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s3_bucket, sample_run):
+    """A worker node removed while extract tasks run on it (its raylet gone, as a spot instance goes) and a
+    new node added: the lost tasks run again and the documents are those of an uninterrupted run."""
+    ray_cluster, nodes = cluster
+    run = RunFolder(f"{s3_bucket}/run")
+    proc = _run(ray_cluster.address, run.url, "--passes", "extract,dedup")
+    deadline = time.time() + 600
+    while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, _finish(proc)
+    lost = nodes.pop(0)
+    ray_cluster.remove_node(lost, allow_graceful=False)
+    nodes.append(ray_cluster.add_node(num_cpus=1))  # a replacement, as an autoscaler would add
+    err = _finish(proc)
+    assert proc.returncode == 0, err
+    assert _docs(run).equals(read_table(sample_run / "docs"))
+    with run.open("dedup/clusters.parquet") as f:
+        assert pl.read_parquet(f).equals(pl.read_parquet(sample_run / "dedup" / "clusters.parquet"))

@@ -1,17 +1,13 @@
-"""Main-text extraction from HTML with trafilatura, bounded in input size and time.
+"""Main-text extraction from HTML with trafilatura, bounded in input size.
 
-trafilatura is ~95% of the extract pass's cost and, on pathological markup, can run for minutes; a
-bounded call keeps one bad page from stalling a task. The time bound uses SIGALRM and so applies only in
-a process's main thread (datatrove's local and Ray workers run tasks there); elsewhere only the size
-bound applies.
+trafilatura is ~95% of the extract pass's cost and, on pathological markup, can run for minutes. The time
+bound is not here: it is a child process that can be killed (``lusomix.stages.extract_sandbox``), which
+bounds either engine, in any thread, C code included; this module stays pure logic.
 """
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,10 +15,6 @@ import trafilatura
 from trafilatura.utils import load_html
 
 from lusomix.filters.text import has_words, repair, tidy_whitespace
-
-
-class ExtractionTimeout(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -33,24 +25,6 @@ class Extracted:
     # content_language (<meta http-equiv>), and every (hreflang, href) of <link rel=alternate>
     languages: tuple[tuple[str, str], ...] = ()
     hreflang: tuple[tuple[str, str], ...] = ()
-
-
-@contextmanager
-def _time_limit(seconds: float):
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def _raise(signum, frame):
-        raise ExtractionTimeout(f"extraction took over {seconds}s")
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def page_title(tree) -> str:
@@ -120,7 +94,6 @@ def extract_main_text(
     include_tables: bool = False,
     min_words: int = 20,
     max_html_chars: int = 2_000_000,
-    timeout_s: float = 10.0,
 ) -> Extracted | None:
     """Title and main text of a page, or None when the page has no main text.
 
@@ -128,22 +101,21 @@ def extract_main_text(
     the whole page in tables, and with tables included trafilatura returns navigation and article as one
     "| cell | cell |" line. When that leaves fewer than ``min_words`` words, the page is extracted again
     with tables (the content may be a real table). The page is parsed with trafilatura's own parser,
-    once per attempt. Text is repaired (mojibake, control bytes) and whitespace tidied. Raises
-    ExtractionTimeout when over the time bound; other exceptions are the caller's to count.
+    once per attempt. Text is repaired (mojibake, control bytes) and whitespace tidied. Exceptions (the
+    engine on malformed markup) are the caller's to count.
     """
     html = html[:max_html_chars]
     if not html.strip():
         return None
-    with _time_limit(timeout_s):
-        tree = load_html(html)
-        if tree is None:
-            return None
-        title = page_title(tree)
-        languages, hreflang = declared_languages(tree)
-        text = _trafilatura(tree, favour_precision, include_tables)
-        if not include_tables and not has_words(text, min_words):
-            retry = load_html(html)
-            text = (_trafilatura(retry, favour_precision, True) if retry is not None else "") or text
+    tree = load_html(html)
+    if tree is None:
+        return None
+    title = page_title(tree)
+    languages, hreflang = declared_languages(tree)
+    text = _trafilatura(tree, favour_precision, include_tables)
+    if not include_tables and not has_words(text, min_words):
+        retry = load_html(html)
+        text = (_trafilatura(retry, favour_precision, True) if retry is not None else "") or text
     if not text:
         return None
     return Extracted(title=repair(title), text=tidy_whitespace(repair(text)), languages=languages, hreflang=hreflang)

@@ -12,8 +12,9 @@ other half (see ``benchmarks/extraction_engines.py``). Known gap: resiliparse fi
 element names and class/id names, so a 1990s page laid out in tables keeps its navigation cell and its
 footer lines, which trafilatura drops.
 
-Pure logic, no I/O. There is no time bound (SIGALRM cannot interrupt C code): the input is bounded in size, and
-a page nested deeper than main-content mode can take in bounded time raises ``ExtractionTooDeep`` instead.
+Pure logic, no I/O. The time bound is the extract pass's child process (``lusomix.stages.extract_sandbox``),
+which can stop C code; here the input is bounded in size, and a page nested deeper than main-content mode
+handles well raises ``ExtractionTooDeep``: trafilatura, whose parser stops at that depth, takes it instead.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class ExtractionTooDeep(Exception):
 
 
 # resiliparse's main-content pass costs about elements x depth: 8,000 unclosed <div>s (400 kB) take 8 s, 2 MB of
-# them minutes, and SIGALRM cannot stop C code. lxml stops building the tree at depth 256 (libxml2's limit), so
-# the trafilatura path never sees deeper pages; at that depth a 2 MB page takes ~1 s here. The selector (an
+# them minutes (past the time bound, the page would be rejected where trafilatura has its text). lxml stops
+# building the tree at depth 256 (libxml2's limit), so the trafilatura path never sees deeper pages; at that
+# depth a 2 MB page takes ~1 s here. The selector (an
 # element with _MAX_DEPTH - 1 ancestors) costs ~0.1 s on that page and nothing measurable on ordinary ones.
 _MAX_DEPTH = 256
 _TOO_DEEP = " > ".join(["*"] * _MAX_DEPTH)

@@ -247,6 +247,9 @@ def page_languages(result, meta: dict) -> dict[str, str]:
     return declared
 
 
+_WARM_UP = "<html><body><article><p>" + "Uma frase de aquecimento. " * 10 + "</p></article></body></html>"
+
+
 def extract_page(html: str, config: IngestConfig) -> tuple[Extracted | None, str, bool]:
     """(main text or None, the engine that gave it, whether resiliparse handed the page on as too deep) with
     the configured engine; run in the extraction child process when the time bound is on."""
@@ -292,6 +295,9 @@ class MainTextExtractor(Annotator):
     def begin_task(self) -> None:
         self._cache = OrderedDict()  # payloads repeat within an archive file, rarely across files
         if self.config.extraction_timeout_s > 0:
+            # one page extracted here first: the engine's first-call set-up (imports, compiled expressions) is
+            # then inherited by every child, so a fresh child's first page is not charged with it
+            extract_page(_WARM_UP, self.config)
             # forked now, before the task's later steps start threads (pyarrow's, when the writer writes)
             bound = self.config.extraction_timeout_s
             self._sandbox = ExtractionSandbox(partial(extract_page, config=self.config), bound)

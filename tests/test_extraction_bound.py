@@ -1,0 +1,78 @@
+"""A page that keeps an engine busy for seconds to minutes ends as a rejection at the time bound, either engine."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from datatrove.data import Document
+
+from lusomix.stages.extract_sandbox import ExtractionCrashed, ExtractionSandbox, ExtractionTimeout
+from lusomix.stages.ingest import IngestConfig, MainTextExtractor
+
+ARTICLE = (
+    "O autocarro da linha sete passou a circular de meia em meia hora a partir de segunda-feira, anunciou a "
+    "câmara municipal, que pretende reduzir o tempo de espera dos utentes nas paragens do centro da cidade."
+)
+# Boxes nested 250 deep (below the depth at which resiliparse hands a page to trafilatura), 600 times: measured
+# here, 200 of them (560 kB) took resiliparse 1.3 s and trafilatura 41 s; this page (1.7 MB) takes longer still.
+_BOX = "<div>" * 250 + "<p>Mais um parágrafo dentro de caixas.</p>" + "</div>" * 250
+SLOW_PAGE = "<html><body>" + _BOX * 600 + "</body></html>"
+BOUND_S = 1.0
+
+
+def _run_in_thread(step: MainTextExtractor, docs: list[Document]) -> dict[str, Document]:
+    """The step over ``docs`` in a thread that is not the main one (where SIGALRM could never fire)."""
+    out: dict[str, Document] = {}
+
+    def work() -> None:
+        out.update({doc.id: doc for doc in step.run(iter(docs))})
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    worker.join(timeout=120)  # a hang guard, not a speed test: unbounded, the page takes minutes
+    assert not worker.is_alive(), "the extraction was not stopped at the bound"
+    return out
+
+
+@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse"])
+def test_a_page_that_keeps_the_engine_busy_is_rejected_at_the_bound(engine):
+    step = MainTextExtractor(IngestConfig(engine=engine, extraction_timeout_s=BOUND_S))
+    docs = [
+        Document(text=SLOW_PAGE, id="slow", metadata={"url": "http://a.pt/caixas"}),
+        Document(text=f"<html><body><article><p>{ARTICLE}</p></article></body></html>", id="next", metadata={}),
+    ]
+    out = _run_in_thread(step, docs)
+    assert out["slow"].metadata["reject"] == "extraction_timeout" and out["slow"].text == ""
+    # the task goes on: the next page is extracted by a fresh child process
+    assert "reject" not in out["next"].metadata
+    assert out["next"].text.startswith("O autocarro") and out["next"].metadata["extractor"] == engine
+    assert step.stats["rejected/extraction_timeout"].total == 1
+
+
+def _upper(html: str) -> str:
+    if html == "crash":
+        import os
+
+        os._exit(9)  # dies as an out-of-memory kill would
+    if html == "error":
+        raise ValueError("malformed markup")
+    return html.upper()
+
+
+def test_the_sandbox_tells_a_timeout_a_crash_and_an_engine_error_apart():
+    sandbox = ExtractionSandbox(_upper, timeout_s=5.0)
+    try:
+        assert sandbox("olá") == "OLÁ"
+        with pytest.raises(ExtractionCrashed):
+            sandbox("crash")
+        assert sandbox("de novo") == "DE NOVO"  # a fresh child
+        with pytest.raises(RuntimeError, match="ValueError: malformed markup"):
+            sandbox("error")
+        assert sandbox("e ainda") == "E AINDA"  # the same child: an engine's error does not kill it
+        slow = ExtractionSandbox(lambda html: threading.Event().wait(60), timeout_s=0.2)
+        with pytest.raises(ExtractionTimeout):
+            slow("qualquer")
+        slow.close()
+    finally:
+        sandbox.close()

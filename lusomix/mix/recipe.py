@@ -14,7 +14,7 @@ from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveInt, field
 from lusomix.config_base import KeyValueError, StageConfig
 from lusomix.errors import UsageError
 from lusomix.filters.quality import RULE_SIGNALS
-from lusomix.run_folder import VARIETIES
+from lusomix.run_folder import PT_BR, PT_PT, UNKNOWN, VARIETIES
 
 
 class MixInputError(UsageError, ValueError):
@@ -65,7 +65,7 @@ class MixRecipe(StageConfig):
 
     name: str
     select: MixSelect = MixSelect()
-    weights: dict[str, NonNegativeFloat] = {"pt_PT": 2.0, "pt_BR": 0.25, "unknown": 0.5}  # absent → 1
+    weights: dict[str, NonNegativeFloat] = {PT_PT: 2.0, PT_BR: 0.25, UNKNOWN: 0.5}  # absent → 1
     domain_weights: dict[str, NonNegativeFloat] = {}  # exact docs/domain value → weight
     source_weights: dict[str, NonNegativeFloat] = {}  # glob on source_file (first match wins) → weight
     rehydrate: bool = False  # FineWeb-2 weights by cluster_size, on each cluster's kept document

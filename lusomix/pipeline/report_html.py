@@ -16,8 +16,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullFormatter, StrMethodFormatter
 
 from lusomix.pipeline.inspect import VARIETY_NAMES
+from lusomix.run_folder import PT_BR, PT_PT, UNKNOWN
 
-VARIETY_COLOURS = {"pt_PT": "#1b7837", "pt_BR": "#e6ab02", "unknown": "#9e9e9e"}
+VARIETY_COLOURS = {PT_PT: "#1b7837", PT_BR: "#e6ab02", UNKNOWN: "#9e9e9e"}
 CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:1.5em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #1b7837;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0}td,th{padding:.2em .7em;border-bottom:1px solid #ddd;text-align:left}

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from lusomix.pretrain.eval_sets import EVALSETS_DIR, SHIPPED, words
+from lusomix.run_folder import LABELS, PT_BR, PT_PT
 
 SEED = 23
 FRMT_PAIRS = 400
@@ -36,7 +37,7 @@ def frmt_pairs(shared: Path, rng: random.Random) -> list[tuple[str, str]]:
     pairs = []
     for pt, br in zip(lines[0::2], lines[1::2]):
         (pt_text, pt_label), (br_text, br_label) = pt.split("\t"), br.split("\t")
-        if (pt_label, br_label) == ("pt_PT", "pt_BR") and pt_text.strip() != br_text.strip():
+        if (pt_label, br_label) == (PT_PT, PT_BR) and pt_text.strip() != br_text.strip():
             pairs.append((pt_text.strip(), br_text.strip()))
     return sorted(rng.sample(pairs, min(FRMT_PAIRS, len(pairs))))
 
@@ -86,11 +87,11 @@ def heldout_texts(shared: Path, rng: random.Random, taken: set[str]) -> list[tup
     chosen = []
     for file, count in TEXT_SOURCES.items():
         rows = [line.split("\t") for line in (shared / "variety" / file).read_text(encoding="utf-8").splitlines()]
-        for label in ("pt_PT", "pt_BR"):
+        for label in LABELS:
             pool = sorted({t.strip() for t, lab in rows if lab == label and 8 <= len(t.split()) <= 80} - taken)
             chosen += [(t, label) for t in rng.sample(pool, count)]
     for source, count in TEXT_DOCS.items():
-        for label in ("pt_PT", "pt_BR"):
+        for label in LABELS:
             pool = sorted(set(_paragraphs(shared / f"variety/docs/{source}.{label}.txt")) - taken)
             chosen += [(t, label) for t in rng.sample(pool, count)]
     return chosen

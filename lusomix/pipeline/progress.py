@@ -241,13 +241,14 @@ class PassProgress:
             self.stream.flush()
 
     def _update_bar(self, bar: tqdm, totals: dict) -> None:
-        value = totals["bytes"] if "bytes" in totals else totals["tasks"]
-        bar.update(value - bar.n)
+        if "bytes" not in totals:  # a bar of tasks: the bar says it all
+            bar.update(totals["tasks"] - bar.n)
+            return
+        bar.update(totals["bytes"] - bar.n)
         counts = f"{totals['tasks']}/{self.tasks} tasks"
         if totals["captures"]:
             counts += f", {totals['captures']:,} captures, {totals['documents']:,} documents"
-        bar.set_postfix_str(counts, refresh=False)
-        bar.refresh()
+        bar.set_postfix_str(counts)
 
     def _loop(self) -> None:
         period = 0.5 if self.terminal else self.every

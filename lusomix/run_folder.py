@@ -45,19 +45,18 @@ VARIETIES = (PT_PT, PT_BR, UNKNOWN)  # what the variety column holds
 
 PART_GLOB = "part-*.parquet"
 LOCK_FILE = ".lusomix.lock"
-TEMPORARY = re.compile(r"\..+\.\d+\.tmp")
-_TEMPORARY_PID = re.compile(r"\..+\.(\d+)\.tmp")
+TEMPORARY = re.compile(r"\..+\.(\d+)\.tmp")  # group 1: the writer's pid
 # scratch folders of runs whose folder is on a store: on this node's disk
 SCRATCH = Path(tempfile.gettempdir()) / "lusomix-scratch"
 
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # it exists, as another user's
+        pass
     return True
 
 
@@ -166,7 +165,7 @@ class RunFolder:
         match a pattern that names a prefix (``part-*``), hidden files being ``.``-prefixed."""
         base = self.path.rstrip("/") + "/"
         if not self.local:
-            self.fs.invalidate_cache(self.path)  # and every folder under it
+            self.fs.invalidate_cache()  # s3fs forgets a path and its parents only, not the folders under it
         found = self.fs.glob(self.join(pattern))
         return sorted(str(p)[len(base) :] if str(p).startswith(base) else str(p) for p in found)
 
@@ -302,7 +301,7 @@ class RunFolder:
         removed = 0
         if not self.local:
             for entry in SCRATCH.glob(".*.tmp") if SCRATCH.is_dir() else []:
-                match = _TEMPORARY_PID.fullmatch(entry.name)
+                match = TEMPORARY.fullmatch(entry.name)
                 if match and not _alive(int(match.group(1))):
                     shutil.rmtree(entry, ignore_errors=True)
                     removed += 1

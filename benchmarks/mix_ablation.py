@@ -165,7 +165,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (SHARED / "variety").is_dir():
         sys.exit(f"needs {SHARED} (../shared/data beside the repo)")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # RAY_ADDRESS=local: a Ray of our own, never another job's cluster that happens to run on this machine
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "RAY_ADDRESS": "local"}
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from datatrove.data import Document
@@ -76,3 +82,31 @@ def test_the_sandbox_tells_a_timeout_a_crash_and_an_engine_error_apart():
         slow.close()
     finally:
         sandbox.close()
+
+
+def test_a_killed_task_leaves_no_extraction_process_behind(tmp_path):
+    # a task process hands its child a page that takes a minute, then is killed -9: the child must not live on
+    script = (
+        "import os, signal, time\n"
+        "from lusomix.stages.extract_sandbox import ExtractionSandbox\n"
+        "sandbox = ExtractionSandbox(lambda html: time.sleep(60), timeout_s=90.0)\n"
+        "sandbox.start()\n"
+        "sandbox._conn.send('<html>a page that takes a minute</html>')\n"
+        "time.sleep(0.5)\n"
+        "print(sandbox._child.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    child = int(done.stdout.split()[0])
+    for _ in range(100):  # the kernel delivers the child's SIGKILL as its parent dies; reaping follows
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        status = Path(f"/proc/{child}/status")
+        if status.exists() and "State:\tZ" in status.read_text():
+            break  # a zombie: dead, waiting for init to reap it
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"extraction process {child} outlived its killed parent")

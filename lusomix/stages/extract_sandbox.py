@@ -12,12 +12,16 @@ result type and errors of the extract pass. What it costs per page is measured b
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 _START_S = 60  # a fork takes ~0.1 s; a machine can be loaded
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ExtractionTimeout(Exception):
@@ -28,19 +32,32 @@ class ExtractionCrashed(Exception):
     """The child process died on the page (out of memory, a crash in C code)."""
 
 
-def _serve(conn: Connection, extract: Callable[[str], Any]) -> None:
+def _die_with(parent: int) -> None:
+    """Linux: SIGKILL this process when its parent dies, so a killed task leaves no extraction process behind
+    (working on for minutes, holding the files its parent had open, the run's lock among them)."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the child still ends when it reads EOF from the pipe
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _serve(conn: Connection, extract: Callable[[str], Any], parent: int) -> None:
     """The child: say it is ready, then extract each page received, send back ("ok", result) or ("error", message)."""
-    conn.send(("ready", None))
-    while True:
-        try:
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it ends this process)
+    try:
+        conn.send(("ready", None))
+        while True:
             html = conn.recv()
-        except EOFError:  # the parent closed the pipe: the task is over
-            return
-        try:
-            reply: tuple[str, Any] = ("ok", extract(html))
-        except Exception as err:  # an engine's exception may not pickle: its type and message do
-            reply = ("error", f"{type(err).__name__}: {err}")
-        conn.send(reply)
+            try:
+                reply: tuple[str, Any] = ("ok", extract(html))
+            except Exception as err:  # an engine's exception may not pickle: its type and message do
+                reply = ("error", f"{type(err).__name__}: {err}")
+            conn.send(reply)
+    except (EOFError, OSError):  # the parent closed the pipe (the task is over) or is gone
+        return
 
 
 class ExtractionSandbox:
@@ -61,7 +78,7 @@ class ExtractionSandbox:
         if self._child is None:
             context = multiprocessing.get_context("fork")
             self._conn, child_end = context.Pipe()
-            self._child = context.Process(target=_serve, args=(child_end, self.extract), daemon=True)
+            self._child = context.Process(target=_serve, args=(child_end, self.extract, os.getpid()), daemon=True)
             self._child.start()
             child_end.close()  # the parent keeps one end: the child's recv sees EOF when the parent closes it
             # a page's bound starts when the child runs, not while it is being scheduled for the first time

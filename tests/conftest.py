@@ -61,7 +61,7 @@ def ray_session():
 
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     atexit.unregister(ray._private.worker.shutdown)
     stopper = threading.Thread(target=ray.shutdown, daemon=True)

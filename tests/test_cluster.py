@@ -24,9 +24,10 @@ DEMO = str(SAMPLES / "demo.yaml")
 
 
 @pytest.fixture(scope="module")
-def cluster(s3_server):
+def cluster(s3_server, sample_run):
     """Head (0 CPUs) and two worker nodes of one CPU each, started after the S3 server so that every
-    node's processes get its AWS_* variables; the run's process joins with --ray-address."""
+    node's processes get its AWS_* variables (and after the local reference run: while this cluster lives,
+    a Ray started without an address would join it); the run's process joins with --ray-address."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
@@ -62,14 +63,24 @@ def _finish(proc: subprocess.Popen, timeout: int = 1500) -> str:
     return err.read()
 
 
-def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster, s3_bucket, sample_run):
-    """extract and dedup tasks, the driver's clusters, mixes and report, and pretraining with 2 Ray Train
-    workers (one per node: each node has one CPU) give what a local run gives."""
+@pytest.fixture(scope="module")
+def cluster_run(cluster, s3_server):
+    """Every pass of the demo config on the cluster, to s3://…/run."""
+    import s3fs
+
     ray_cluster, _ = cluster
-    run = RunFolder(f"{s3_bucket}/run")
+    s3fs.S3FileSystem().mkdir("s3://lusomix-cluster-run")
+    run = RunFolder("s3://lusomix-cluster-run/run")
     proc = _run(ray_cluster.address, run.url)
     err = _finish(proc)
     assert proc.returncode == 0, err
+    return run
+
+
+def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster_run, sample_run):
+    """extract and dedup tasks, the driver's clusters, mixes and report, and pretraining with 2 Ray Train
+    workers (one per node: each node has one CPU) give what a local run gives."""
+    run = cluster_run
     assert _docs(run).equals(read_table(sample_run / "docs"))
     with run.open("dedup/clusters.parquet") as f:
         assert pl.read_parquet(f).equals(pl.read_parquet(sample_run / "dedup" / "clusters.parquet"))
@@ -82,6 +93,33 @@ def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster, s3_bucket
         made = load(f.read())
     reference = load((local / "model" / "model.safetensors").read_bytes())
     assert all(torch.equal(made[k], reference[k]) for k in reference)
+    assert "lusomix run report" in run.read_text("report/index.html")
+
+
+def test_a_worker_node_lost_mid_pretrain_resumes_from_the_checkpoint_on_the_store(cluster, cluster_run, tmp_path):
+    """Ray Train restarts its workers on the nodes left (and a replacement) and each resumes from the last
+    checkpoint on the store: the losses after it are those of the uninterrupted run."""
+    ray_cluster, nodes = cluster
+    config = tmp_path / "pretrain.yaml"  # the demo's tiny config, with one restart of the workers allowed
+    config.write_text(
+        (SAMPLES / "pretrain-tiny.yaml").read_text().replace("strategy: ddp", "strategy: ddp\n  max_failures: 1")
+    )
+    out = cluster_run.child("pretrain-node-lost")
+    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "pretrain", str(config), "--mix"]
+    argv += [cluster_run.mix("ptpt-first").url, "--output", out.url, "--ray-address", ray_cluster.address]
+    logs = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(argv, stdout=logs, stderr=logs, text=True)
+    deadline = time.time() + 900
+    while not out.exists("checkpoints/step-000020/trainer_state.json") and time.time() < deadline:
+        assert proc.poll() is None, "pretraining ended before a node could be lost"
+        time.sleep(0.5)
+    ray_cluster.remove_node(nodes.pop(0), allow_graceful=False)
+    nodes.append(ray_cluster.add_node(num_cpus=1))
+    proc.wait(timeout=1200)
+    logs.seek(0)
+    assert proc.returncode == 0, logs.read()[-3000:]
+    reference = _losses(cluster_run.pretrain("ptpt-first").read_text("metrics.jsonl"))
+    assert _losses(out.read_text("metrics.jsonl")) == reference
 
 
 def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s3_bucket, sample_run):

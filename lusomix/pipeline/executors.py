@@ -116,7 +116,8 @@ def ensure_ray(address: str | None, workers: int) -> None:
         check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=level)
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
+        # "local": a Ray of this run's own, even where another cluster runs on the machine (Ray would join it)
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
 
 
 def run_tasks(

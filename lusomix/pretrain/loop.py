@@ -312,7 +312,10 @@ def run_pretrain(
             ray.init(address=ray_address, log_to_driver=not quiet, logging_level=level)
         else:
             cpus = dc.num_cpus or workers * dc.cpus_per_worker
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=not quiet, logging_level=level)
+            # "local": this run's own Ray, even where another cluster runs on the machine (Ray would join it)
+            ray.init(
+                address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=not quiet, logging_level=level
+            )
     try:
         if start_step < max_steps:
             trainer = TorchTrainer(

@@ -3,7 +3,10 @@
 Reference run in the same script: lid.176 (the language-ID step the extract pass already runs) on the
 same sentences, so the ratio says what variety identification adds next to it.
 
-    .venv/bin/python benchmarks/variety_throughput.py [--sentences N] [--pages N]
+    .venv/bin/python benchmarks/variety_throughput.py [--sentences N] [--pages N] [--model PATH]
+
+``--model`` scores with another model file (e.g. the previous round's, to compare two models on the same
+machine minutes apart); default the shipped one.
 
 Sentences come from ../shared/data/variety/news when present (else built from a few written lines).
 """
@@ -55,11 +58,14 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=50_000)
     parser.add_argument("--pages", type=int, default=2_000)
     parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--model", default=None, help="variety model file (default: the shipped one)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
 
-    model = VarietyModel.load()
+    model = VarietyModel.load(args.model)
+    size = Path(args.model).stat().st_size if args.model else None
+    print(f"model {args.model or 'shipped'}" + (f" ({size / 2**20:.2f} MiB)" if size else ""))
     sentences = load_sentences(args.sentences)
     chunks = [sentences[i : i + args.chunk] for i in range(0, len(sentences), args.chunk)]
     words = sum(len(s.split()) for s in sentences) / len(sentences)

@@ -28,7 +28,7 @@ from lusomix.variety.text import normalise_with_counts, segments, within_budget
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "variety.ftz"
 
-DEFAULT_UNKNOWN_BAND = (0.29, 0.71)  # measured: see VARIETY_MODEL_CARD.md, "Decisions"
+DEFAULT_UNKNOWN_BAND = (0.32, 0.68)  # measured: see VARIETY_MODEL_CARD.md, "Decisions"
 DEFAULT_MIN_WORDS = 4  # measured: held-out texts of 1-3 words are right less often than chance
 DEFAULT_EVIDENCE_WEIGHT = 1.0  # 1 = the fitted page rule; 0 = text alone
 DEFAULT_WORD_BUDGET = 2000  # words scored per document at most (cost bound; see within_budget)

@@ -195,7 +195,7 @@ def train_worker(job: dict) -> None:
                 record["eval"] = evaluate_sets(model, tokenizer, job["eval_sets"], bs, device, autocast, rank, world)
         if rank == 0:
             out.append_text(METRICS, json.dumps(record) + "\n")
-            print("[pretrain] " + " ".join(f"{k}={v}" for k, v in record.items()), flush=True)
+            print("[pretrain] " + " ".join(f"{k}={v}" for k, v in record.items() if k != "eval"), flush=True)
         if step % tc.report_every == 0 or step == max_steps or "val_loss_pt_PT" in record:
             ray.train.report(record)  # metrics only: the checkpoints are ours
         if step % tc.checkpoint_every == 0 or step == max_steps:

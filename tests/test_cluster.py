@@ -41,6 +41,13 @@ def _docs(run: RunFolder) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(run.open(p)) for p in parts(run, "docs")])
 
 
+def _differ(ours: pl.DataFrame, theirs: pl.DataFrame) -> list[str]:
+    """The columns whose values differ (for the assertion's message)."""
+    if ours.columns != theirs.columns or ours.height != theirs.height:
+        return [f"shape {ours.shape} vs {theirs.shape}"]
+    return [c for c in ours.columns if not ours[c].equals(theirs[c])]
+
+
 def _losses(text: str) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in map(json.loads, text.splitlines())]
 
@@ -137,6 +144,7 @@ def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s
     nodes.append(ray_cluster.add_node(num_cpus=1))  # a replacement, as an autoscaler would add
     err = _finish(proc)
     assert proc.returncode == 0, err
-    assert _docs(run).equals(read_table(sample_run / "docs"))
+    ours, theirs = _docs(run), read_table(sample_run / "docs")
+    assert ours.equals(theirs), _differ(ours, theirs)
     with run.open("dedup/clusters.parquet") as f:
         assert pl.read_parquet(f).equals(pl.read_parquet(sample_run / "dedup" / "clusters.parquet"))

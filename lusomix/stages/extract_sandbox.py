@@ -43,8 +43,9 @@ def _die_with(parent: int) -> None:
         os._exit(0)
 
 
-def _serve(conn: Connection, extract: Callable[[str], Any], parent: int) -> None:
+def _serve(conn: Connection, parent_end: Connection, extract: Callable[[str], Any], parent: int) -> None:
     """The child: say it is ready, then extract each page received, send back ("ok", result) or ("error", message)."""
+    parent_end.close()  # the fork copied it: held open here, the parent's close would never reach us as EOF
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it ends this process)
     try:
@@ -78,7 +79,8 @@ class ExtractionSandbox:
         if self._child is None:
             context = multiprocessing.get_context("fork")
             self._conn, child_end = context.Pipe()
-            self._child = context.Process(target=_serve, args=(child_end, self.extract, os.getpid()), daemon=True)
+            args = (child_end, self._conn, self.extract, os.getpid())
+            self._child = context.Process(target=_serve, args=args, daemon=True)
             self._child.start()
             child_end.close()  # the parent keeps one end: the child's recv sees EOF when the parent closes it
             # a page's bound starts when the child runs, not while it is being scheduled for the first time

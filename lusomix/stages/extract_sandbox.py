@@ -20,7 +20,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-_START_S = 60  # a fork takes ~0.1 s; a machine can be loaded
+_START_S = 60  # a fork takes ~5 ms (~0.1 s on a loaded machine): this only catches a child that never starts
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -34,7 +34,8 @@ class ExtractionCrashed(Exception):
 
 def _die_with(parent: int) -> None:
     """Linux: SIGKILL this process when its parent dies, so a killed task leaves no extraction process behind
-    (working on for minutes, holding the files its parent had open, the run's lock among them)."""
+    (working on for minutes, holding the files its parent had open, the run's lock among them). Linux sends it
+    when the *thread* that forked ends: a task's steps run in one thread, and ``close()`` comes first."""
     try:
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the child still ends when it reads EOF from the pipe

@@ -92,7 +92,7 @@ def test_bad_output_or_input_location_is_one_line_error(tmp_path, capsys):
     cases = [
         (["--output", str(a_file)], "exists and is not a folder"),
         (["--output", ""], "the output folder is empty"),
-        (["--output", "s3://bucket/out"], "output must be a local folder"),
+        (["--output", "nope://bucket/out"], "unknown storage protocol 'nope'"),
         (["--output", str(tmp_path / "o"), "--input", "foo://bar/x.warc"], "cannot read foo://bar/x.warc"),
         (
             ["--output", str(tmp_path / "o"), "--executor", "ray", "--ray-address", "127.0.0.1:1"],

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import polars as pl
 import pytest
@@ -120,45 +119,3 @@ def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster_run, sampl
     reference = load((local / "model" / "model.safetensors").read_bytes())
     assert all(torch.equal(made[k], reference[k]) for k in reference)
     assert "lusomix run report" in run.read_text("report/index.html")
-
-
-def test_a_worker_node_lost_mid_pretrain_resumes_from_the_checkpoint_on_the_store(cluster, cluster_run, tmp_path):
-    """Ray Train restarts its workers on the nodes left (and a replacement) and each resumes from the last
-    checkpoint on the store: the losses after it are those of the uninterrupted run."""
-    config = tmp_path / "pretrain.yaml"  # the demo's tiny config, with one restart of the workers allowed
-    config.write_text(
-        (SAMPLES / "pretrain-tiny.yaml").read_text().replace("strategy: ddp", "strategy: ddp\n  max_failures: 1")
-    )
-    out = cluster_run.child("pretrain-node-lost")
-    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "pretrain", str(config), "--mix"]
-    argv += [cluster_run.mix("ptpt-first").url, "--output", out.url, "--ray-address", cluster.address]
-    logs = tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen(argv, stdout=logs, stderr=logs, text=True)
-    deadline = time.time() + 900
-    while not out.exists("checkpoints/step-000020/trainer_state.json") and time.time() < deadline:
-        assert proc.poll() is None, "pretraining ended before a node could be lost"
-        time.sleep(0.5)
-    cluster.replace_a_node()
-    proc.wait(timeout=1200)
-    logs.seek(0)
-    assert proc.returncode == 0, logs.read()[-3000:]
-    reference = _losses(cluster_run.pretrain("ptpt-first").read_text("metrics.jsonl"))
-    assert _losses(out.read_text("metrics.jsonl")) == reference
-
-
-def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s3_bucket, sample_run):
-    """A worker node removed while extract tasks run on it (its raylet gone, as a spot instance goes) and a
-    new node added: the lost tasks run again and the documents are those of an uninterrupted run."""
-    run = RunFolder(f"{s3_bucket}/run")
-    proc = _run(cluster.address, run.url, "--passes", "extract,dedup")
-    deadline = time.time() + 600
-    while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, _finish(proc)
-    cluster.replace_a_node()  # a replacement, as an autoscaler would add
-    err = _finish(proc)
-    assert proc.returncode == 0, err
-    ours, theirs = _docs(run), read_table(sample_run / "docs")
-    assert ours.equals(theirs), _differ(ours, theirs)
-    with run.open("dedup/clusters.parquet") as f:
-        assert pl.read_parquet(f).equals(pl.read_parquet(sample_run / "dedup" / "clusters.parquet"))

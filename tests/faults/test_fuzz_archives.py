@@ -179,7 +179,10 @@ class Task:
         self.folder, self.engine = folder, engine
         self.out, self.report = folder / "out", folder / "logs" / "reports" / "00000.json"
         (folder / "in").mkdir(parents=True, exist_ok=True)
-        config = RunConfig(ingest={"engine": engine, "max_body_bytes": MAX_BODY})
+        # extraction in this process (extraction_timeout_s 0): what is fuzzed is the archive, HTTP and HTML layers;
+        # the time bound's child process is tested in tests/test_extraction_bound.py (a fork of this test
+        # process, which holds other tests' Ray threads, is not what a task's process is)
+        config = RunConfig(ingest={"engine": engine, "max_body_bytes": MAX_BODY, "extraction_timeout_s": 0})
         self.min_words, self.keep = config.ingest.min_words, set(config.language.keep)
         self.steps = extract_steps(
             config, [str(folder / "in" / "case.warc")], RunFolder(self.out), RunFolder(folder / "logs")

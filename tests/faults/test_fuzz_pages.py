@@ -213,7 +213,8 @@ class Steps:
     engine, the default config otherwise, run on one document per case."""
 
     def __init__(self, engine: str):
-        config = RunConfig(ingest={"engine": engine})
+        # extraction in this process: the time bound's child process is tested in tests/test_extraction_bound.py
+        config = RunConfig(ingest={"engine": engine, "extraction_timeout_s": 0})
         self.engine, self.min_words = engine, config.ingest.min_words
         # the pass's own list, without its reader and writer (nothing here reads or writes files)
         self.steps = extract_steps(config, [], RunFolder("unused"), RunFolder("unused"))[1:-1]

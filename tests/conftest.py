@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -38,35 +40,23 @@ def run_cli(*argv: str) -> int:
     return main(list(argv))
 
 
+def run_cli_process(*argv: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``lusomix ARGV`` in a process of its own, as a user runs it; its stdout and stderr captured.
+
+    The runs with ``--executor ray`` go this way: their Ray lives and ends with the process. A Ray kept in
+    the test process for the whole session was, in a full CI run, found dead under a later test (its GCS
+    gone: the next actor's export waited for ever), and Ray state outlives ray.shutdown() in a process."""
+    return subprocess.run(
+        [sys.executable, "-m", "lusomix.pipeline.cli", *argv], capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.fixture(scope="session")
 def sample_run(tmp_path_factory) -> Path:
     """The demo config's passes on the sample archives, local executor, 2 workers."""
     out = tmp_path_factory.mktemp("sample_run")
     assert run_cli("run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--workers", "2") == 0
     return out
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray (2 CPUs) for the whole test session.
-
-    ray.shutdown() has been seen to block for ever here (in its GCS subscriber's close, after Ray Train
-    runs), which would hang the suite after every test passed: it gets a bounded wait instead, and Ray's
-    own exit hook, which would block the same way, is removed. The wait is short: in full runs the
-    shutdown blocked every time (the 60 s this wait used to be were spent in full), and the process
-    ends right after the session (pytest_unconfigure).
-    """
-    import atexit
-    import threading
-
-    ray = pytest.importorskip("ray")
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    atexit.unregister(ray._private.worker.shutdown)
-    stopper = threading.Thread(target=ray.shutdown, daemon=True)
-    stopper.start()
-    stopper.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +67,8 @@ def s3_server(tmp_path_factory):
     developer's ~/.aws files and profile are hidden). Yields the S3Server: ``endpoint``, ``access_key``,
     ``secret_key`` (unique to the session), ``env``, ``requests(reset=False)``.
 
-    A Ray started before this fixture (``ray_session``) has workers without these variables: a test that
-    needs both asks for ``s3_server`` first."""
+    A Ray started before this fixture has workers without these variables: a Ray that needs them starts
+    after it."""
     pytest.importorskip("moto.server", reason="needs moto[server] (the dev extra)")
     s3fs = pytest.importorskip("s3fs", reason="needs s3fs (the s3 extra)")
     import sys
@@ -130,7 +120,7 @@ def pytest_unconfigure(config):
     The suite loads native runtimes that keep threads of their own (Ray's core worker and gRPC, torch,
     gloo, fastText): once, after every test had passed and the summary was printed, CI's process died
     with a segmentation fault while the interpreter tore these down. Nothing is left to do at this point
-    (reports and pytest's cache are written, the session's Ray is shut down by its fixture), so the
+    (reports and pytest's cache are written, the runs' Ray instances are shut down), so the
     process exits directly. LUSOMIX_TEST_FINALIZE=1 keeps the normal interpreter exit.
     """
     import os

@@ -102,6 +102,7 @@ def cluster_run(cluster, s3_server):
     return run
 
 
+@pytest.mark.timeout(2400)  # the cluster's start and the whole run (up to 1500 s) are this test's setup
 def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster_run, sample_run):
     """extract and dedup tasks, the driver's clusters, mixes and report, and pretraining with 2 Ray Train
     workers (one per node: each node has one CPU) give what a local run gives."""

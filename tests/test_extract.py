@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import ARCHIVES, SAMPLES, read_table, run_cli
+from conftest import ARCHIVES, SAMPLES, read_table, run_cli, run_cli_process
 
 
 def _key(df: pl.DataFrame) -> pl.DataFrame:
@@ -157,23 +157,11 @@ def test_rerun_into_an_output_of_other_inputs_is_refused(sample_run, capsys):
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ray_gives_the_same_documents_as_local(sample_run, ray_session, tmp_path):
+def test_ray_gives_the_same_documents_as_local(sample_run, tmp_path):
     out = tmp_path / "ray"
-    assert (
-        run_cli(
-            "run",
-            str(SAMPLES / "demo.yaml"),
-            "--output",
-            str(out),
-            "--executor",
-            "ray",
-            "--workers",
-            "2",
-            "--stages",
-            "extract",
-        )
-        == 0
-    )
+    argv = ["run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--executor", "ray", "--workers", "2"]
+    done = run_cli_process(*argv, "--stages", "extract")
+    assert done.returncode == 0, done.stderr
     assert _docs(out).equals(_docs(sample_run))
     local_rej = read_table(sample_run / "rejected").select("id", "reason").sort("id")
     assert read_table(out / "rejected").select("id", "reason").sort("id").equals(local_rej)

@@ -380,7 +380,7 @@ def read_metrics(out: Path) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_tiny_run_learns_and_resumes(ray_session, tmp_path, mix_dir, capsys):
+def test_tiny_run_learns_and_resumes(tmp_path, mix_dir, capsys):
     from lusomix.pretrain.config import load_pretrain_config
     from lusomix.pretrain.loop import run_pretrain
 

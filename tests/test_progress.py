@@ -7,12 +7,13 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 
 import pytest
-from conftest import SAMPLES, run_cli
+from conftest import SAMPLES, run_cli, run_cli_process
 from datatrove.data import Document
 
-from lusomix.pipeline.progress import PassProgress, TaskCounter
+from lusomix.pipeline.progress import MixProgress, PassProgress, TaskCounter
 
 SMALL = SAMPLES / "small"
 LINE = re.compile(r"  extract: (\d+)/5 tasks(?:, (\d+) captures, (\d+) documents)?, (\S+) of (\S+) read, (.*)")
@@ -49,9 +50,14 @@ def test_local_executor_prints_plain_progress_lines_ending_on_the_stats(tmp_path
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_ray_executor_prints_plain_progress_lines_ending_on_the_stats(ray_session, tmp_path, capsys):
-    lines, stats = extract_with_progress(tmp_path, capsys, "--progress-every", "0.2", "--executor", "ray")
-    check_lines(lines, stats)
+def test_ray_executor_prints_plain_progress_lines_ending_on_the_stats(tmp_path):
+    """In a process of its own, as users run Ray (stderr is a pipe there: not a terminal)."""
+    out = tmp_path / "out"
+    argv = ["run", str(SAMPLES / "demo.yaml"), "--input", str(SMALL), "--output", str(out), "--passes", "extract"]
+    done = run_cli_process(*argv, "--progress-every", "0.2", "--executor", "ray")
+    assert done.returncode == 0, done.stderr
+    assert not re.search(r"[\x00-\x09\x0b-\x1f\x7f]", done.stderr), repr(done.stderr)
+    check_lines(done.stderr.splitlines(), json.loads((out / "stats.json").read_text()))
 
 
 @pytest.mark.slow
@@ -92,3 +98,35 @@ def test_a_terminal_gets_a_tqdm_bar_that_ends_on_the_tasks_counts(monkeypatch, t
     assert "\r" in shown and "extract" in shown  # redrawn in place
     assert shown.rstrip().endswith("2/2 tasks, 10 captures, 7 documents]")
     assert "500/500" in shown
+
+
+MIX_LINE = re.compile(r"  mix (\S+): (\d+)/(\d+) rows read, (\d+) written, (.*)")
+
+
+@pytest.mark.slow
+def test_the_mix_pass_prints_rows_read_and_written_ending_on_the_manifest(sample_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    for part in ("docs", "dedup"):
+        shutil.copytree(sample_run / part, out / part)
+    capsys.readouterr()
+    argv = ["run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--passes", "mix", "--progress-every", "0.001"]
+    assert run_cli(*argv) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if MIX_LINE.fullmatch(line)]
+    for name in ("ptpt-first", "balanced"):
+        shown = [m for m in map(MIX_LINE.fullmatch, lines) if m and m.group(1) == name]
+        rows = json.loads((out / "mixes" / name / "manifest.json").read_text())["totals"]["rows"]
+        assert len(shown) >= 2 and shown[-1].group(5).startswith("done in ")
+        assert [int(x) for x in shown[-1].group(2, 3, 4)] == [rows, rows, rows]
+        done = [int(m.group(2)) + int(m.group(4)) for m in shown]
+        assert done == sorted(done) and all(int(m.group(3)) == rows for m in shown)
+
+
+def test_a_terminal_gets_a_mix_bar_that_ends_on_the_rows(monkeypatch):
+    monkeypatch.setenv("LUSOMIX_PROGRESS_EVERY", "10")
+    terminal = Terminal()
+    with MixProgress("mix m", stream=terminal) as progress:
+        for read in (3, 7):
+            progress(read, 0, 7)
+        progress(7, 7, 7)
+    shown = terminal.getvalue()
+    assert "\r" in shown and "14/14" in shown and shown.rstrip().endswith("7/7 rows read, 7 written]")

@@ -57,9 +57,7 @@ def test_five_small_archives_end_with_exit_0_and_a_report_saying_what_pretrain_d
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_a_mix_this_run_builds_smaller_than_one_step_trains_with_a_smaller_step(
-    small_run, ray_session, tmp_path, capsys
-):
+def test_a_mix_this_run_builds_smaller_than_one_step_trains_with_a_smaller_step(small_run, tmp_path, capsys):
     """One document of each variety held out: the mix keeps training text, ~2,300 tokens, less than one
     step of the sample config (2 workers x 2 x 8 x 128 = 4,096 tokens): one worker, said everywhere."""
     run = tmp_path / "run"

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,10 @@ ROW_GROUP_ROWS = 4096
 ZSTD_LEVEL = 3
 SCATTER_BATCH_ROWS = 8192
 _EST_BYTES_PER_WORD = 7  # bucket sizing only (UTF-8 Portuguese ≈ 6 bytes/word + space); output unaffected
+
+# The caller's display of a build: called with (rows read, rows written, planned rows) as the planned rows
+# are read from docs/ into their buckets (scatter), then as they are written into shards.
+Progress = Callable[[int, int, int], None]
 
 
 def docs_files(run: RunFolder) -> list[str]:
@@ -160,12 +164,16 @@ def _planned_rows(run: RunFolder, files: list[str], plan: pl.DataFrame) -> Itera
                 yield picked.append_column("_rank", pa.array(ranks[lo:hi])).cast(_BUCKET_SCHEMA), buckets[lo:hi]
 
 
-def _scatter(run: RunFolder, files: list[str], plan: pl.DataFrame, bucket_dir: Path, by_tokens: bool) -> int:
+def _scatter(
+    run: RunFolder, files: list[str], plan: pl.DataFrame, bucket_dir: Path, by_tokens: bool, progress: Progress
+) -> int:
     """Append each planned row (with its text) to its bucket's file; return the total cut measure."""
     writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
-    total = 0
+    total = scattered = 0
     try:
         for picked, buckets in _planned_rows(run, files, plan):
+            scattered += picked.num_rows
+            progress(scattered, 0, plan.height)
             total += int((_tokens_est(picked) if by_tokens else _text_bytes(picked)).sum())
             order = np.argsort(buckets, kind="stable")
             for chunk in np.split(order, np.flatnonzero(np.diff(buckets[order])) + 1):
@@ -237,13 +245,15 @@ class _ShardWriter:
         self._published.__exit__(type(error), error, error.__traceback__)
 
 
-def _write_shards(bucket_dir: Path, mix: RunFolder, total: int, target: int, by_tokens: bool) -> list[dict]:
+def _write_shards(
+    bucket_dir: Path, mix: RunFolder, total: int, target: int, by_tokens: bool, progress: Progress, rows: int
+) -> list[dict]:
     """Stream the buckets in shuffle order into shards cut at k * total / n_shards of the measure."""
     n_shards = max(1, round(total / target))
     shards: list[dict] = []
     writer: _ShardWriter | None = None
     current = -1
-    done = 0
+    done = written = 0
     try:
         for bucket_path in sorted(bucket_dir.glob("bucket-*.arrow")):
             with pa.memory_map(str(bucket_path)) as source:
@@ -264,6 +274,8 @@ def _write_shards(bucket_dir: Path, mix: RunFolder, total: int, target: int, by_
                     writer = _ShardWriter(mix, f"shard-{len(shards):05d}.parquet")
                 assert writer is not None  # the first slice always opens a shard
                 writer.write(table.slice(lo, hi - lo))
+            written += table.num_rows
+            progress(rows, written, rows)
             del table
         if writer is not None:
             shards.append(writer.close())
@@ -299,11 +311,13 @@ def build_mix(
     mix: RunFolder | str | Path | None = None,
     bucket_bytes: int = 256 * 2**20,
     quality_rules=None,
+    progress: Progress | None = None,
 ) -> dict:
     """Build ``recipe`` from the run folder into the folder ``mix`` (default ``RUN/mixes/NAME``) and return
     the manifest. ``bucket_bytes`` bounds memory (≈ 3 × bucket_bytes + the plan); it does not change
     the output. ``quality_rules``: recompute quality_flags from the stored signals under these
-    thresholds (None: the flags the extract pass stored)."""
+    thresholds (None: the flags the extract pass stored). ``progress``: see :data:`Progress`."""
+    progress = progress or (lambda read, written, planned: None)
     run = as_folder(run)
     mix = as_folder(mix) if mix is not None else run.mix(recipe.name)
     files = docs_files(run)
@@ -317,8 +331,8 @@ def build_mix(
         warnings.append("selects no documents (no document passes the selection: see the report's funnel)")
     else:
         with mix.scratch(f"buckets-{recipe.name}") as bucket_dir:
-            total = _scatter(run, files, plan, Path(bucket_dir), by_tokens)
-            shards = _write_shards(Path(bucket_dir), mix, total, target, by_tokens)
+            total = _scatter(run, files, plan, Path(bucket_dir), by_tokens, progress)
+            shards = _write_shards(Path(bucket_dir), mix, total, target, by_tokens, progress, plan.height)
     manifest = Manifest(
         name=recipe.name,
         created_by=f"lusomix {lusomix.__version__}",

@@ -108,12 +108,13 @@ def default_workers() -> int:
 def ensure_ray(address: str | None, workers: int) -> None:
     import ray
 
+    if address:  # checked even where this process runs a Ray already: the address the user gave must answer
+        check_reachable(address)
     if ray.is_initialized():
         return
     # Ray's start-up lines only with -v, like datatrove's progress logs
     level = logging.INFO if os.environ.get("LUSOMIX_LOG_LEVEL") == "INFO" else logging.ERROR
     if address:
-        check_reachable(address)
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=level)
     else:
         # "local": a Ray of this run's own, even where another cluster runs on the machine (Ray would join it)

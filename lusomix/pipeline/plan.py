@@ -20,6 +20,7 @@ from lusomix.mix.build import build_mix
 from lusomix.pipeline.config import RunConfig, check_before_passes
 from lusomix.pipeline.executors import run_tasks
 from lusomix.pipeline.inputs import expand_indexes, expand_inputs, indexed_inputs
+from lusomix.pipeline.progress import MixProgress
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import check_batch_fits, fit_batch, load_pretrain_config
@@ -168,7 +169,8 @@ def run_mixes(config: RunConfig) -> dict:
     rules = config.quality.thresholds()
     results = {}
     for recipe in config.mixes:
-        manifest = build_mix(run, recipe, run.mix(recipe.name), quality_rules=rules)
+        with MixProgress(f"mix {recipe.name}") as progress:
+            manifest = build_mix(run, recipe, run.mix(recipe.name), quality_rules=rules, progress=progress)
         results[recipe.name] = {
             "totals": manifest["totals"],
             "by_variety": manifest["by_variety"],

@@ -1,4 +1,5 @@
-"""Progress of a pass a person can watch: captures and documents done, bytes read, rate and time left.
+"""Progress of a pass a person can watch: captures and documents done, bytes read, rate and time left
+(``PassProgress``, for the passes run as tasks); rows read and written for a mix (``MixProgress``).
 
 Tasks count what they hand to their last step (the writer) in a ``TaskCounter`` and send their running
 totals, at most every ``SEND_EVERY_S`` seconds and once at their end, to a tally the run's process reads:
@@ -293,3 +294,60 @@ class PassProgress:
             pass
         finally:
             self.counter.tally = None
+
+
+class MixProgress:
+    """The display of a mix's build, in the run's process: fed by its ``progress(read, written, planned)``
+    calls (:data:`lusomix.mix.build.Progress`), it shows the planned rows read into buckets and written into
+    shards, the rate and the time left: a tqdm bar on a terminal, else a plain line every
+    ``LUSOMIX_PROGRESS_EVERY`` seconds and a last one."""
+
+    def __init__(self, label: str, stream=None):
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.every = progress_every()
+        self.terminal = self.stream.isatty()
+        self._bar: tqdm | None = None
+        self._started = self._shown = time.monotonic()
+        self.read = self.written = self.planned = 0
+
+    def __call__(self, read: int, written: int, planned: int) -> None:
+        self.read, self.written, self.planned = read, written, planned
+        if self.every <= 0:
+            return
+        if self.terminal:  # each row counts twice on the bar: read, then written
+            if self._bar is None:
+                self._bar = tqdm(total=2 * planned, desc=f"  {self.label}", unit=" rows", file=self.stream)
+            self._bar.update(read + written - self._bar.n)
+            self._bar.set_postfix_str(self._counts(), refresh=False)
+        elif time.monotonic() - self._shown >= self.every:
+            self._shown = time.monotonic()
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
+
+    def _counts(self) -> str:
+        return f"{self.read:,}/{self.planned:,} rows read, {self.written:,} written"
+
+    def line(self, final: bool = False) -> str:
+        """One plain line: no control characters, for logs."""
+        elapsed = time.monotonic() - self._started
+        parts = [self._counts()]
+        done, total = self.read + self.written, 2 * self.planned
+        if final:
+            parts.append(f"done in {elapsed:.1f} s")
+        elif done and elapsed > 0:
+            parts.append(f"{done / 2 / elapsed:,.1f} rows/s")
+            parts.append(f"ETA {_duration(elapsed * (total - done) / done)}")
+        else:
+            parts.append("ETA unknown")
+        return f"  {self.label}: " + ", ".join(parts)
+
+    def __enter__(self) -> MixProgress:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif exc_type is None and self.every > 0 and self.planned and not self.terminal:
+            self.stream.write(self.line(final=True) + "\n")
+            self.stream.flush()

@@ -301,6 +301,8 @@ def run_pretrain(
         "eval_sets": configured_sets(config.eval),  # read here: a bad file fails before training starts
     }
 
+    if ray_address:  # checked even where this process runs a Ray already: the address the user gave must answer
+        check_reachable(ray_address)
     started_ray = not ray.is_initialized()
     if started_ray:
         # workers' own log lines reach the terminal only with -v (LUSOMIX_LOG_LEVEL=INFO); metrics.jsonl has them all
@@ -308,7 +310,6 @@ def run_pretrain(
         # Ray's own start-up lines ("Started a local Ray instance", its auth-token notice) likewise
         level = logging.ERROR if quiet else logging.INFO
         if ray_address:
-            check_reachable(ray_address)
             ray.init(address=ray_address, log_to_driver=not quiet, logging_level=level)
         else:
             cpus = dc.num_cpus or workers * dc.cpus_per_worker

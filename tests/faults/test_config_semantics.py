@@ -136,7 +136,7 @@ def test_a_batch_larger_than_an_existing_mix_is_refused_at_run_start(sample_run,
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_a_batch_larger_than_the_mix_this_run_builds_is_fitted_to_it(sample_run, ray_session, tmp_path):
+def test_a_batch_larger_than_the_mix_this_run_builds_is_fitted_to_it(sample_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(sample_run, run, ignore=shutil.ignore_patterns("pretrain", "mixes"))
     config, _ = big_batch_config(tmp_path)

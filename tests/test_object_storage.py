@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import polars as pl
@@ -100,34 +98,6 @@ def test_an_output_on_a_missing_bucket_or_unknown_protocol_is_one_line(s3_server
     for output, says in (("s3://no-such-bucket-here/run", "bucket does not exist"), ("nope://x/run", "protocol")):
         done = _lusomix("run", DEMO, "--output", output, "--passes", "extract", timeout=120)
         assert done.returncode == 2 and says in done.stderr and len(done.stderr.strip().splitlines()) == 1
-
-
-@pytest.mark.slow
-def test_kill_9_in_the_extract_pass_on_s3_resumes_to_the_same_documents(s3_bucket, sample_run):
-    """A killed run leaves no object that looks finished (a part is one upload, completion markers last);
-    the same command resumes; the lease of the killed run's lock expires first (the wait is said)."""
-    import os
-    import signal
-
-    run = RunFolder(f"{s3_bucket}/run")
-    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "run", DEMO, "--output", run.url]
-    argv += ["--workers", "1", "--passes", "extract"]
-    env = dict(os.environ, LUSOMIX_STORE_LEASE_S="3")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-    deadline = time.time() + 600
-    while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = len(run.glob("logs/extract/completions/*"))
-    assert 2 <= finished < 12 and len(parts(run, "docs")) >= finished
-    time.sleep(5)  # the killed run's lease runs out (the store's clock has whole seconds)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
-    assert done.returncode == 0, done.stderr
-    assert _docs(run).equals(read_table(sample_run / "docs"))
-    with io.BytesIO(run.fs.cat(run.join("stats.json"))) as f:
-        assert json.load(f)["kept"] == json.loads((sample_run / "stats.json").read_text())["kept"]
 
 
 def test_storage_options_are_never_written(tmp_path):

@@ -61,6 +61,14 @@ def test_ray_executor_prints_plain_progress_lines_ending_on_the_stats(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_resumed_run_counts_what_the_earlier_run_completed(tmp_path, capsys):
+    extract_with_progress(tmp_path, capsys, "-q")
+    (tmp_path / "out" / "logs" / "extract" / "completions" / "00002").unlink()  # that task runs again, alone
+    lines, stats = extract_with_progress(tmp_path, capsys, "--progress-every", "0.2")
+    check_lines(lines, stats)
+
+
+@pytest.mark.slow
 def test_quiet_prints_no_progress(tmp_path, capsys):
     lines, stats = extract_with_progress(tmp_path, capsys, "-q")
     assert lines == [] and stats["kept"] == 5

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 import datatrove.executor.base as _dt_base
 import datatrove.executor.ray as _dt_ray
@@ -131,6 +132,7 @@ def run_tasks(
     ray_address: str | None = None,
     resume: bool = True,
     inputs: list[str] | None = None,  # each task's input file: progress and time left by bytes read
+    earlier: Callable[[int], dict] | None = None,  # a completed task's captures and documents, for resumed runs
 ) -> None:
     """Run ``pipeline`` as ``tasks`` tasks, logging to ``logs`` (the pass's logging folder: task logs, stats,
     completion markers); with ``resume``, tasks completed by an earlier run are skipped."""
@@ -171,7 +173,7 @@ def run_tasks(
     logger.add(sys.stderr, level=terminal_log_level(), colorize=False)
     error = None
     done_before = frozenset(range(tasks)) - frozenset(executor.get_incomplete_ranks(range(tasks)))
-    with PassProgress(label, tasks, kind, counter, done_before, inputs):
+    with PassProgress(label, tasks, kind, counter, done_before, inputs, earlier=earlier):
         try:
             executor.run()
         except Exception as err:  # a task raised: report which tasks are missing, below

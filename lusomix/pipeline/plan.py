@@ -24,7 +24,7 @@ from lusomix.pipeline.progress import MixProgress
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import check_batch_fits, fit_batch, load_pretrain_config
-from lusomix.run_folder import Manifest, RunFolder, parts
+from lusomix.run_folder import Manifest, RunFolder, part_name, parts
 from lusomix.run_output import output_fault, prepare_output_dir, run_lock, vanished
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
 from lusomix.stages.identify import LanguageFilter
@@ -111,12 +111,21 @@ def run_extract(config: RunConfig) -> dict:
         for rank, (_path, entries) in enumerate(selected):
             write_selection(logs.child(SELECTIONS), rank, entries)
     started = time.time()
+
+    def earlier(rank: int) -> dict:
+        """A task an earlier run completed: its captures (its source report) and documents (its docs part)."""
+        report = logs.child("reports")
+        captures = report.read_json(f"{rank:05d}.json")["captures"] if report.exists(f"{rank:05d}.json") else 0
+        part = f"{RunFolder.DOCS}/{part_name(rank)}"
+        return {"captures": captures, "documents": run.parquet_file(part).metadata.num_rows if run.exists(part) else 0}
+
     run_tasks(
         "extract",
         extract_steps(config, files, run, logs),
         len(files),
         logs,
         inputs=files,
+        earlier=earlier,
         **_executor_args(config),
     )
     return build_summary(run, logs, wall_s=time.time() - started, extra=extra)

@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from datatrove.data import DocumentsPipeline
@@ -170,9 +171,12 @@ class PassProgress:
         done_before: frozenset[int] = frozenset(),
         inputs: list[str] | None = None,
         stream=None,
+        earlier: Callable[[int], dict] | None = None,
     ):
         self.label, self.tasks, self.kind, self.counter = label, tasks, kind, counter
-        self.done_before, self.inputs = done_before, inputs
+        self.done_before, self.inputs, self.earlier = done_before, inputs, earlier
+        # the captures and documents of the tasks an earlier run completed: part of the totals, not of the rate
+        self.before = {"captures": 0, "documents": 0}
         self.sizes: list[int] | None = None  # read when the display starts (not at all with -q)
         self.stream = stream or sys.stderr
         self.every = progress_every()
@@ -190,8 +194,8 @@ class PassProgress:
         done = set(self.done_before) | {rank for rank, c in per_task.items() if c.get("done")}
         totals = {
             "tasks": len(done),
-            "captures": sum(c["captures"] for c in per_task.values()),
-            "documents": sum(c["documents"] for c in per_task.values()),
+            "captures": self.before["captures"] + sum(c["captures"] for c in per_task.values()),
+            "documents": self.before["documents"] + sum(c["documents"] for c in per_task.values()),
         }
         if self.sizes:
             totals["bytes"] = sum(
@@ -214,8 +218,8 @@ class PassProgress:
         if final:
             parts.append(f"done in {elapsed:.1f} s")
             return f"  {self.label}: " + ", ".join(parts)
-        if totals["captures"] and elapsed > 0:
-            parts.append(f"{totals['captures'] / elapsed:,.1f} captures/s")
+        if totals["captures"] > self.before["captures"] and elapsed > 0:
+            parts.append(f"{(totals['captures'] - self.before['captures']) / elapsed:,.1f} captures/s")
         left = self._eta(totals, elapsed)
         parts.append(f"ETA {_duration(left)}" if left is not None else "ETA unknown")
         return f"  {self.label}: " + ", ".join(parts)
@@ -265,6 +269,10 @@ class PassProgress:
         self._tally = _RayTally() if self.kind == "ray" else _LocalTally()
         if self.inputs:
             self.sizes = input_sizes(self.inputs)
+        if self.earlier is not None:
+            for rank in self.done_before:
+                counts = self.earlier(rank)
+                self.before = {key: self.before[key] + counts.get(key, 0) for key in self.before}
         self.counter.tally = self._tally
         if self.terminal:
             by_bytes = bool(self.sizes)

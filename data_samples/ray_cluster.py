@@ -5,7 +5,8 @@ a head with no CPUs and worker nodes of one CPU each.
 
 prints ``address HOST:PORT`` once the nodes are up, then reads commands on stdin, one a line, and answers
 ``ok``: ``replace`` removes the oldest worker node at once (its raylet killed, as a spot instance goes) and adds
-a new one; ``quit`` (or the end of stdin) stops the cluster. Its own process, so that the process that starts
+a new one; ``lose-all`` removes every worker node at once; ``add`` adds one; ``quit`` (or the end of stdin)
+stops the cluster. Its own process, so that the process that starts
 it (a test session) keeps no connection to it: Ray keeps global state per process, and a cluster created in a
 process that later starts a Ray of its own leaves that state pointing at a dead cluster.
 """
@@ -32,6 +33,14 @@ def main() -> int:
             if command == "replace":
                 cluster.remove_node(nodes.pop(0), allow_graceful=False)
                 nodes.append(cluster.add_node(num_cpus=1))
+                print("ok", flush=True)
+            elif command == "lose-all":
+                while nodes:
+                    cluster.remove_node(nodes.pop(0), allow_graceful=False)
+                print("ok", flush=True)
+            elif command == "add":
+                nodes.append(cluster.add_node(num_cpus=1))
+                cluster.wait_for_nodes()
                 print("ok", flush=True)
             elif command == "quit":
                 break

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import polars as pl
 import pytest
@@ -20,6 +21,7 @@ from lusomix.run_folder import Manifest, RunFolder, parts
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DEMO = str(SAMPLES / "demo.yaml")
+DEMO_TEXT = (SAMPLES / "demo.yaml").read_text()
 
 
 class _Cluster:
@@ -39,6 +41,12 @@ class _Cluster:
     def replace_a_node(self) -> None:
         """The oldest worker node gone at once (its raylet killed), a new one added."""
         self.proc.stdin.write("replace\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        assert self.proc.stdout.readline().strip() == "ok"  # type: ignore[union-attr]
+
+    def send(self, command: str) -> None:
+        """``lose-all`` (every worker node gone at once), ``add`` (one worker node)."""
+        self.proc.stdin.write(command + "\n")  # type: ignore[union-attr]
         self.proc.stdin.flush()  # type: ignore[union-attr]
         assert self.proc.stdout.readline().strip() == "ok"  # type: ignore[union-attr]
 
@@ -71,9 +79,9 @@ def _losses(text: str) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in map(json.loads, text.splitlines())]
 
 
-def _run(address: str, output: str, *extra: str) -> subprocess.Popen:
+def _run(address: str, output: str, *extra: str, config: str = DEMO) -> subprocess.Popen:
     """The run, its output in files (a pipe nobody reads while it runs could fill and block it)."""
-    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "run", DEMO, "--output", output]
+    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "run", config, "--output", output]
     argv += ["--executor", "ray", "--ray-address", address, "--workers", "2", *extra]
     out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
     proc = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=dict(os.environ))
@@ -120,3 +128,36 @@ def test_every_pass_on_worker_nodes_that_share_only_the_store(cluster_run, sampl
     reference = load((local / "model" / "model.safetensors").read_bytes())
     assert all(torch.equal(made[k], reference[k]) for k in reference)
     assert "lusomix run report" in run.read_text("report/index.html")
+
+
+@pytest.mark.timeout(1800)
+def test_every_worker_node_gone_ends_the_pass_in_one_line_and_the_same_command_resumes(
+    cluster, s3_bucket, sample_run, tmp_path
+):
+    """Both worker nodes removed at once mid-extract, none added: once the cluster has had no node with a CPU
+    for executor.no_nodes_wait_s, the run ends with exit 1 and one line; with nodes back, the same command
+    resumes to the documents of an uninterrupted run."""
+    config = tmp_path / "demo.yaml"
+    text = DEMO_TEXT.replace("  - archives/", f"  - {SAMPLES / 'archives'}/")
+    text = text.replace("config: pretrain-tiny.yaml", f"config: {SAMPLES / 'pretrain-tiny.yaml'}")
+    config.write_text(text.replace("  workers: 2\n", "  workers: 2\n  no_nodes_wait_s: 5\n", 1))
+    run = RunFolder(f"{s3_bucket}/run")
+    proc = _run(cluster.address, run.url, "--passes", "extract", config=str(config))
+    deadline = time.time() + 600
+    while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, _finish(proc)
+    cluster.send("lose-all")
+    err = _finish(proc, timeout=600)
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert "every worker node is gone" in last and "tasks did not complete" in last, err
+    assert "Traceback" not in err
+    assert len(run.glob("logs/extract/completions/*")) < 12
+    for _ in range(2):
+        cluster.send("add")
+    proc = _run(cluster.address, run.url, "--passes", "extract", config=str(config))
+    err = _finish(proc)
+    assert proc.returncode == 0, err
+    ours, theirs = _docs(run), read_table(sample_run / "docs")
+    assert ours.equals(theirs), _differ(ours, theirs)

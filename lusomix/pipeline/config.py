@@ -31,6 +31,12 @@ class ExecutorConfig(StageConfig):
     kind: Literal["local", "ray"] = "local"
     workers: int | None = Field(None, ge=1, description="parallel tasks; default: the machine's cores")
     ray_address: str | None = Field(None, description="join this Ray cluster; default: start a local Ray")
+    no_nodes_wait_s: float = Field(
+        600.0,
+        gt=0,
+        description="under Ray: a pass whose cluster has had no node with a CPU for this long (every worker node "
+        "gone, no replacement yet) ends with exit 1; the same command resumes it",
+    )
 
 
 class PretrainPass(StageConfig):

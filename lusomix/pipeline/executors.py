@@ -11,7 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 import datatrove.executor.base as _dt_base
 import datatrove.executor.ray as _dt_ray
@@ -85,6 +89,86 @@ class _RankWorker(_dt_ray.RankWorker):
 _dt_ray.RankWorker = _RankWorker  # type: ignore[misc]
 
 
+class NodesGone(Exception):
+    """Under Ray: no node of the cluster has had a CPU for the configured wait (every worker node gone)."""
+
+
+class _RayTaskManager(_dt_ray.RayTaskManager):
+    """datatrove's, which waits for ever when no node is left to run a task (a placement group that cannot be
+    placed stays pending): here, once the cluster has had no node with a CPU for ``no_nodes_wait_s`` (an
+    autoscaler's replacement gets that long to join), the pass ends with :class:`NodesGone`; completed tasks
+    keep their markers, so the same command resumes. A task waiting for its placement gives up at that point
+    too, so that datatrove's clean-up, which waits for its submitting threads, ends."""
+
+    no_nodes_wait_s = 600.0  # run_tasks sets its pass's value (in the driver, the only process using this)
+    _POLL_S = 5.0
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._no_nodes_since: float | None = None
+        self._stopping = threading.Event()
+
+    def submit_task(self, executor_ref, ranks_to_submit: list[int], remote_options: dict) -> Future:
+        """datatrove's, with a placement wait that gives up when the pass stops (theirs blocks for ever)."""
+        import ray
+
+        pg_future: Future = Future()
+
+        def submit() -> None:
+            bundle = _dt_ray.convert_remote_options_to_bundle(remote_options)
+            pg = ray.util.placement_group([bundle] * self.nodes_per_task)
+            while not ray.wait([pg.ready()], timeout=self._POLL_S)[0]:
+                if self._stopping.is_set():
+                    ray.util.remove_placement_group(pg)
+                    pg_future.set_exception(NodesGone("the task was never placed"))
+                    return
+            options = {"placement_group": pg, **remote_options}
+            workers: list[Any] = [
+                ray.remote(_RankWorker).options(placement_group_bundle_index=i, **options).remote()
+                for i in range(self.nodes_per_task)
+            ]
+            node_ips = ray.get([worker.get_node_ip.remote() for worker in workers])
+            tasks = [
+                worker.run_for_rank.remote(executor_ref, ranks_to_submit, node_ips, node_idx)
+                for node_idx, worker in enumerate(workers)
+            ]
+            group = _dt_ray.TaskGroup(tasks=tasks, workers=workers, placement_group=pg, ranks=ranks_to_submit)
+            for task in tasks:
+                self.task_to_group[task] = group
+                self.timeout_manager.add_task(task)
+            pg_future.set_result(tasks)
+
+        self.pg_futures.append(self.executor.submit(submit))
+        return pg_future
+
+    def wait(self, tasks, timeout: int = 0, num_returns: int = 1):
+        finished, unfinished = super().wait(tasks, timeout=timeout, num_returns=num_returns)
+        if not finished:
+            self._check_nodes()
+        return finished, unfinished
+
+    def _check_nodes(self) -> None:
+        import ray
+
+        if any(node["Alive"] and node["Resources"].get("CPU", 0) > 0 for node in ray.nodes()):
+            self._no_nodes_since = None
+            return
+        now = time.monotonic()
+        self._no_nodes_since = self._no_nodes_since or now
+        if now - self._no_nodes_since >= self.no_nodes_wait_s:
+            raise NodesGone(
+                f"no node of the Ray cluster has had a CPU for {self.no_nodes_wait_s:g} s: every worker node is gone"
+                " (executor.no_nodes_wait_s); rerun the same command once nodes are back to resume"
+            )
+
+    def clean_up(self) -> None:
+        self._stopping.set()
+        super().clean_up()
+
+
+_dt_ray.RayTaskManager = _RayTaskManager  # type: ignore[misc]
+
+
 class _LocalExecutor(LocalPipelineExecutor):
     """datatrove's, defined here so that worker processes unpickling it import this module (and its
     quiet task logger)."""
@@ -133,6 +217,7 @@ def run_tasks(
     resume: bool = True,
     inputs: list[str] | None = None,  # each task's input file: progress and time left by bytes read
     earlier: Callable[[int], dict] | None = None,  # a completed task's captures and documents, for resumed runs
+    no_nodes_wait_s: float = 600.0,  # under Ray: how long a cluster with no node that has a CPU is waited for
 ) -> None:
     """Run ``pipeline`` as ``tasks`` tasks, logging to ``logs`` (the pass's logging folder: task logs, stats,
     completion markers); with ``resume``, tasks completed by an earlier run are skipped."""
@@ -156,6 +241,7 @@ def run_tasks(
             ensure_ray(ray_address, workers)
         except ConnectionError as err:
             raise UsageError(f"cannot join the Ray cluster at {ray_address}: {err}") from None
+        _RayTaskManager.no_nodes_wait_s = no_nodes_wait_s
         executor = _RayExecutor(
             pipeline,
             tasks=tasks,
@@ -179,6 +265,8 @@ def run_tasks(
         except Exception as err:  # a task raised: report which tasks are missing, below
             error = err
     missing = executor.get_incomplete_ranks(range(tasks), skip_completed=True)
+    if isinstance(error, NodesGone):  # not a task's fault: no log to point at
+        raise TaskFailed(f"{label}: {len(missing)} of {tasks} tasks did not complete: {error}", cause=error)
     if missing or error:
         log = f"logs/task_{missing[0] if missing else 0:05d}.log"
         if logs.exists(log) or kind != "ray":

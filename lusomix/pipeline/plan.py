@@ -80,6 +80,7 @@ def _executor_args(config: RunConfig) -> dict:
         "kind": config.executor.kind,
         "workers": config.executor.workers,
         "ray_address": config.executor.ray_address,
+        "no_nodes_wait_s": config.executor.no_nodes_wait_s,
     }
 
 

@@ -161,3 +161,24 @@ def test_every_worker_node_gone_ends_the_pass_in_one_line_and_the_same_command_r
     assert proc.returncode == 0, err
     ours, theirs = _docs(run), read_table(sample_run / "docs")
     assert ours.equals(theirs), _differ(ours, theirs)
+
+
+@pytest.mark.timeout(1800)
+def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s3_bucket, sample_run):
+    """A worker node removed while extract tasks run on it (its raylet gone, as a spot instance goes) and a
+    new node added: the lost tasks run again and the documents are those of an uninterrupted run."""
+    run = RunFolder(f"{s3_bucket}/run")
+    proc = _run(cluster.address, run.url, "--passes", "extract")
+    deadline = time.time() + 600
+    while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, _finish(proc)
+    cluster.replace_a_node()  # a replacement, as an autoscaler would add
+    err = _finish(proc)
+    assert proc.returncode == 0, err
+    ours, theirs = _docs(run), read_table(sample_run / "docs")
+    if not ours.equals(theirs):  # which documents, and what the run rejected them for
+        rejected = pl.concat([pl.read_parquet(run.open(p)) for p in parts(run, "rejected")])
+        missing = theirs.join(ours, on="id", how="anti")["id"]
+        why = rejected.filter(pl.col("id").is_in(missing)).select("id", "reason").rows()
+        pytest.fail(f"documents differ: {_differ(ours, theirs)}; missing {missing.to_list()}, rejected as {why}")

@@ -117,7 +117,8 @@ class _RayTaskManager(_dt_ray.RayTaskManager):
         def submit() -> None:
             bundle = _dt_ray.convert_remote_options_to_bundle(remote_options)
             pg = ray.util.placement_group([bundle] * self.nodes_per_task)
-            while not ray.wait([pg.ready()], timeout=self._POLL_S)[0]:
+            ready = pg.ready()
+            while not ray.wait([ready], timeout=self._POLL_S)[0]:
                 if self._stopping.is_set():
                     ray.util.remove_placement_group(pg)
                     pg_future.set_exception(NodesGone("the task was never placed"))

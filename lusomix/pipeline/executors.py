@@ -94,14 +94,16 @@ class NodesGone(Exception):
 
 
 class _RayTaskManager(_dt_ray.RayTaskManager):
-    """datatrove's, which waits for ever when no node is left to run a task (a placement group that cannot be
-    placed stays pending): here, once the cluster has had no node with a CPU for ``no_nodes_wait_s`` (an
-    autoscaler's replacement gets that long to join), the pass ends with :class:`NodesGone`; completed tasks
-    keep their markers, so the same command resumes. A task waiting for its placement gives up at that point
-    too, so that datatrove's clean-up, which waits for its submitting threads, ends."""
+    """datatrove's, made to end when nodes go. Theirs waits for ever when no node is left to run a task (a
+    placement group that cannot be placed stays pending): here, once the cluster has had no node with a CPU
+    for ``no_nodes_wait_s`` (an autoscaler's replacement gets that long to join), the pass ends with
+    :class:`NodesGone`; completed tasks keep their markers, so the same command resumes. A task waiting for
+    its placement gives up at that point too, so that datatrove's clean-up, which waits for its submitting
+    threads, ends. And a task whose actor is lost before the task starts is placed again (see submit_task)."""
 
     no_nodes_wait_s = 600.0  # run_tasks sets its pass's value (in the driver, the only process using this)
     _POLL_S = 5.0
+    _PLACE_TRIES = 3  # as datatrove's resubmissions of a task that failed once started
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -109,38 +111,57 @@ class _RayTaskManager(_dt_ray.RayTaskManager):
         self._stopping = threading.Event()
 
     def submit_task(self, executor_ref, ranks_to_submit: list[int], remote_options: dict) -> Future:
-        """datatrove's, with a placement wait that gives up when the pass stops (theirs blocks for ever)."""
-        import ray
-
+        """datatrove's, made to end: the placement wait gives up when the pass stops, and a task whose actor
+        died before the task started (its node lost) is placed again. In datatrove's, either left the task's
+        future unresolved and the run waiting for it for ever."""
         pg_future: Future = Future()
 
         def submit() -> None:
-            bundle = _dt_ray.convert_remote_options_to_bundle(remote_options)
-            pg = ray.util.placement_group([bundle] * self.nodes_per_task)
+            error: BaseException = NodesGone("the task was never placed")
+            for _ in range(self._PLACE_TRIES):
+                try:
+                    pg_future.set_result(self._place(executor_ref, ranks_to_submit, remote_options))
+                    return
+                except NodesGone as err:
+                    error = err
+                    break
+                except Exception as err:  # e.g. RayActorError: the actor's node went before its task started
+                    logger.warning(f"task {ranks_to_submit} could not start ({type(err).__name__}): placing it again")
+                    error = err
+            pg_future.set_exception(error)  # datatrove drops the task: run_tasks reports it as not completed
+
+        self.pg_futures.append(self.executor.submit(submit))
+        return pg_future
+
+    def _place(self, executor_ref, ranks_to_submit: list[int], remote_options: dict) -> list:
+        """A placement group, the task's actors in it, and the task started on them (datatrove's steps)."""
+        import ray
+
+        bundle = _dt_ray.convert_remote_options_to_bundle(remote_options)
+        pg = ray.util.placement_group([bundle] * self.nodes_per_task)
+        try:
             ready = pg.ready()
             while not ray.wait([ready], timeout=self._POLL_S)[0]:
                 if self._stopping.is_set():
-                    ray.util.remove_placement_group(pg)
-                    pg_future.set_exception(NodesGone("the task was never placed"))
-                    return
+                    raise NodesGone("the task was never placed")
             options = {"placement_group": pg, **remote_options}
             workers: list[Any] = [
                 ray.remote(_RankWorker).options(placement_group_bundle_index=i, **options).remote()
                 for i in range(self.nodes_per_task)
             ]
             node_ips = ray.get([worker.get_node_ip.remote() for worker in workers])
-            tasks = [
-                worker.run_for_rank.remote(executor_ref, ranks_to_submit, node_ips, node_idx)
-                for node_idx, worker in enumerate(workers)
-            ]
-            group = _dt_ray.TaskGroup(tasks=tasks, workers=workers, placement_group=pg, ranks=ranks_to_submit)
-            for task in tasks:
-                self.task_to_group[task] = group
-                self.timeout_manager.add_task(task)
-            pg_future.set_result(tasks)
-
-        self.pg_futures.append(self.executor.submit(submit))
-        return pg_future
+        except BaseException:
+            ray.util.remove_placement_group(pg)
+            raise
+        tasks = [
+            worker.run_for_rank.remote(executor_ref, ranks_to_submit, node_ips, node_idx)
+            for node_idx, worker in enumerate(workers)
+        ]
+        group = _dt_ray.TaskGroup(tasks=tasks, workers=workers, placement_group=pg, ranks=ranks_to_submit)
+        for task in tasks:
+            self.task_to_group[task] = group
+            self.timeout_manager.add_task(task)
+        return tasks
 
     def wait(self, tasks, timeout: int = 0, num_returns: int = 1):
         finished, unfinished = super().wait(tasks, timeout=timeout, num_returns=num_returns)

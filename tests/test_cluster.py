@@ -182,3 +182,28 @@ def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s
         missing = theirs.join(ours, on="id", how="anti")["id"]
         why = rejected.filter(pl.col("id").is_in(missing)).select("id", "reason").rows()
         pytest.fail(f"documents differ: {_differ(ours, theirs)}; missing {missing.to_list()}, rejected as {why}")
+
+
+@pytest.mark.timeout(1800)
+def test_a_worker_node_lost_mid_pretrain_resumes_from_the_checkpoint_on_the_store(cluster, cluster_run, tmp_path):
+    """Ray Train restarts its workers on the nodes left (and a replacement) and each resumes from the last
+    checkpoint on the store: the losses after it are those of the uninterrupted run."""
+    config = tmp_path / "pretrain.yaml"  # the demo's tiny config, with one restart of the workers allowed
+    config.write_text(
+        (SAMPLES / "pretrain-tiny.yaml").read_text().replace("strategy: ddp", "strategy: ddp\n  max_failures: 1")
+    )
+    out = cluster_run.child("pretrain-node-lost")
+    argv = [sys.executable, "-m", "lusomix.pipeline.cli", "pretrain", str(config), "--mix"]
+    argv += [cluster_run.mix("ptpt-first").url, "--output", out.url, "--ray-address", cluster.address]
+    logs = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(argv, stdout=logs, stderr=logs, text=True)
+    deadline = time.time() + 900
+    while not out.exists("checkpoints/step-000020/trainer_state.json") and time.time() < deadline:
+        assert proc.poll() is None, "pretraining ended before a node could be lost"
+        time.sleep(0.5)
+    cluster.replace_a_node()
+    proc.wait(timeout=1200)
+    logs.seek(0)
+    assert proc.returncode == 0, logs.read()[-3000:]
+    reference = _losses(cluster_run.pretrain("ptpt-first").read_text("metrics.jsonl"))
+    assert _losses(out.read_text("metrics.jsonl")) == reference

@@ -164,16 +164,22 @@ def test_every_worker_node_gone_ends_the_pass_in_one_line_and_the_same_command_r
 
 
 @pytest.mark.timeout(1800)
-def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s3_bucket, sample_run):
+def test_a_worker_node_lost_mid_extract_and_mid_dedup_its_tasks_run_again_elsewhere(cluster, s3_bucket, sample_run):
     """A worker node removed while extract tasks run on it (its raylet gone, as a spot instance goes) and a
-    new node added: the lost tasks run again and the documents are those of an uninterrupted run."""
+    new node added, then the same during the dedup pass: the lost tasks run again and the documents and
+    clusters are those of an uninterrupted run."""
     run = RunFolder(f"{s3_bucket}/run")
-    proc = _run(cluster.address, run.url, "--passes", "extract")
-    deadline = time.time() + 600
-    while len(run.glob("logs/extract/completions/*")) < 2 and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    assert proc.poll() is None, _finish(proc)
-    cluster.replace_a_node()  # a replacement, as an autoscaler would add
+    proc = _run(cluster.address, run.url, "--passes", "extract,dedup")
+
+    def lose_a_node_once(pattern: str, count: int) -> None:
+        deadline = time.time() + 600
+        while len(run.glob(pattern)) < count and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, f"the run ended before {count} of {pattern} existed: {_finish(proc)}"
+        cluster.replace_a_node()  # a replacement, as an autoscaler would add
+
+    lose_a_node_once("logs/extract/completions/*", 2)  # of 12 extract tasks
+    lose_a_node_once("dedup/edges/*.parquet", 4)  # of 26 dedup tasks
     err = _finish(proc)
     assert proc.returncode == 0, err
     ours, theirs = _docs(run), read_table(sample_run / "docs")
@@ -182,6 +188,8 @@ def test_a_worker_node_lost_mid_extract_its_tasks_run_again_elsewhere(cluster, s
         missing = theirs.join(ours, on="id", how="anti")["id"]
         why = rejected.filter(pl.col("id").is_in(missing)).select("id", "reason").rows()
         pytest.fail(f"documents differ: {_differ(ours, theirs)}; missing {missing.to_list()}, rejected as {why}")
+    with run.open("dedup/clusters.parquet") as f:
+        assert pl.read_parquet(f).equals(pl.read_parquet(sample_run / "dedup" / "clusters.parquet"))
 
 
 @pytest.mark.timeout(1800)

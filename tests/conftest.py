@@ -105,6 +105,22 @@ def s3_bucket(s3_server):
     fs.rm(url, recursive=True)
 
 
+def assert_same_training(pretrain, local: Path) -> None:
+    """A pretraining folder on a store (a RunFolder) trained as the local one did: the same losses, step by
+    step, and the same final weights."""
+    import torch
+    from safetensors.torch import load
+
+    def losses(text: str) -> list[tuple[int, float]]:
+        return [(r["step"], r["loss"]) for r in map(json.loads, text.splitlines())]
+
+    assert losses(pretrain.read_text("metrics.jsonl")) == losses((local / "metrics.jsonl").read_text())
+    with pretrain.open("model/model.safetensors") as f:
+        made = load(f.read())
+    reference = load((local / "model" / "model.safetensors").read_bytes())
+    assert made.keys() == reference.keys() and all(torch.equal(made[k], reference[k]) for k in made)
+
+
 def read_table(folder: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted(folder.glob("part-*.parquet")))
 

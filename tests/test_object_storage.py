@@ -10,9 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import torch
-from conftest import SAMPLES, read_table
-from safetensors.torch import load
+from conftest import SAMPLES, assert_same_training, read_table
 from test_secrets import assert_no_secret
 
 from lusomix.run_folder import TEMPORARY, Manifest, RunFolder, parts
@@ -28,10 +26,6 @@ def _lusomix(*argv: str, timeout: int = 900) -> subprocess.CompletedProcess:
 
 def _docs(run: RunFolder) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(run.open(p)) for p in parts(run, "docs")])
-
-
-def _losses(text: str) -> list[tuple[int, float]]:
-    return [(r["step"], r["loss"]) for r in map(json.loads, text.splitlines())]
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +53,7 @@ def test_every_pass_on_s3_gives_what_a_local_run_gives(s3_run, sample_run):
         assert ours == [(s["path"], s["sha256"]) for s in local]
         assert all(run.mix(name).sha256(path) == sha for path, sha in ours)
     pretrain = run.pretrain("ptpt-first")
-    local = sample_run / "pretrain" / "ptpt-first"
-    assert _losses(pretrain.read_text("metrics.jsonl")) == _losses((local / "metrics.jsonl").read_text())
-    with pretrain.open("model/model.safetensors") as f:
-        made = load(f.read())
-    reference = load((local / "model" / "model.safetensors").read_bytes())
-    assert made.keys() == reference.keys() and all(torch.equal(made[k], reference[k]) for k in made)
+    assert_same_training(pretrain, sample_run / "pretrain" / "ptpt-first")
     assert pretrain.exists("checkpoints/step-000040/trainer_state.json")
     assert "lusomix run report" in run.read_text("report/index.html")
     assert not [p for p in run.fs.find(run.path) if TEMPORARY.fullmatch(p.rsplit("/", 1)[-1])]

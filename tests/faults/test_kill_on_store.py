@@ -12,9 +12,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-import torch
-from conftest import SAMPLES, read_table
-from safetensors.torch import load
+from conftest import SAMPLES, assert_same_training, read_table
 from test_kill import _killed_at, _killed_when, _lusomix
 
 from lusomix.run_folder import TEMPORARY, Manifest, RunFolder, parts
@@ -92,10 +90,6 @@ def test_kill_9_in_the_mix_pass_on_s3(store_run, sample_run):
     _no_temporaries(run)
 
 
-def _losses(text: str) -> list[tuple[int, float]]:
-    return [(r["step"], r["loss"]) for r in map(json.loads, text.splitlines())]
-
-
 @pytest.mark.ray
 def test_kill_9_in_the_pretrain_pass_on_s3(store_run, sample_run):
     """Ray Train checkpoints to the store; killed after the step-20 checkpoint of 40, the same command
@@ -107,10 +101,5 @@ def test_kill_9_in_the_pretrain_pass_on_s3(store_run, sample_run):
     _killed_when(lambda: pretrain.exists("checkpoints/step-000020/trainer_state.json"), *argv)
     assert not pretrain.exists("checkpoints/step-000040/trainer_state.json")
     _resume(*argv)
-    local = sample_run / "pretrain" / "ptpt-first"
-    assert _losses(pretrain.read_text("metrics.jsonl")) == _losses((local / "metrics.jsonl").read_text())
-    with pretrain.open("model/model.safetensors") as f:
-        made = load(f.read())
-    reference = load((local / "model" / "model.safetensors").read_bytes())
-    assert made.keys() == reference.keys() and all(torch.equal(made[k], reference[k]) for k in made)
+    assert_same_training(pretrain, sample_run / "pretrain" / "ptpt-first")
     _no_temporaries(run)

@@ -255,7 +255,22 @@ class PassProgress:
             counts += f", {totals['captures']:,} captures, {totals['documents']:,} documents"
         bar.set_postfix_str(counts)
 
+    def _count_earlier(self) -> None:
+        """The counts of the tasks an earlier run completed: a read or two each (many on a big resumed run, on
+        a store), so done here in the display's thread while the tasks already run; the last line waits."""
+        if self.earlier is None:
+            return
+        before = dict(self.before)
+        for rank in sorted(self.done_before):
+            counts = self.earlier(rank)
+            before = {key: before[key] + counts.get(key, 0) for key in before}
+        self.before = before
+
     def _loop(self) -> None:
+        try:
+            self._count_earlier()
+        except Exception:  # unreadable earlier counts: shown without them (stats.json still has them all)
+            pass
         period = 0.5 if self.terminal else self.every
         while not self._stop.wait(period):
             try:
@@ -269,10 +284,6 @@ class PassProgress:
         self._tally = _RayTally() if self.kind == "ray" else _LocalTally()
         if self.inputs:
             self.sizes = input_sizes(self.inputs)
-        if self.earlier is not None:
-            for rank in self.done_before:
-                counts = self.earlier(rank)
-                self.before = {key: self.before[key] + counts.get(key, 0) for key in self.before}
         self.counter.tally = self._tally
         if self.terminal:
             by_bytes = bool(self.sizes)

@@ -23,6 +23,7 @@ from lusomix.stages.dedup import (
     DedupConfig,
     DedupInputError,
     MinHashSigner,
+    grouping_tasks,
     run_dedup_local,
     units,
 )
@@ -210,6 +211,15 @@ def test_band_tasks_split_across_ranks_give_the_same_clusters(tmp_path, clusters
         list(BandGrouper(run, CONFIG).run(None, rank=rank, world_size=3))
     list(ClusterBuilder(run, CONFIG).run(None))
     assert pl.read_parquet(tmp_path / "dedup" / "clusters.parquet").equals(clusters)
+
+
+def test_grouping_tasks_are_one_per_worker_unless_a_tasks_hashes_would_not_fit():
+    # a task holds 8 bytes per row for each of its units (TASK_HASH_BYTES, 2 GiB, at most)
+    assert units(DedupConfig()) == 26
+    assert grouping_tasks(DedupConfig(), 1_000_000, 2) == 2  # every unit in two tasks: one read of docs/ each
+    assert grouping_tasks(DedupConfig(), 1_000_000, 64) == 26  # never more tasks than units
+    assert grouping_tasks(DedupConfig(), 50_000_000, 2) == 6  # 5 units of 50M rows (2 GB) a task at most
+    assert grouping_tasks(DedupConfig(), 400_000_000, 2) == 26  # one unit a task
 
 
 def test_steps_run_under_datatrove_local_executor(tmp_path, clusters):

@@ -138,3 +138,24 @@ def test_a_terminal_gets_a_mix_bar_that_ends_on_the_rows(monkeypatch):
         progress(7, 7, 7)
     shown = terminal.getvalue()
     assert "\r" in shown and "14/14" in shown and shown.rstrip().endswith("7/7 rows read, 7 written]")
+
+
+DEDUP_LINE = re.compile(r"  dedup: (\d+)/(\d+) tasks, (\d+)/26 units, (.*)")
+
+
+@pytest.mark.slow
+def test_the_dedup_pass_counts_its_grouping_units_up_to_all_of_them(sample_run, tmp_path, capsys):
+    """Grouping tasks take several units each (25 bands and the exact duplicates): the lines count units."""
+    out = tmp_path / "out"
+    shutil.copytree(sample_run / "docs", out / "docs")
+    capsys.readouterr()
+    argv = ["run", str(SAMPLES / "demo.yaml"), "--output", str(out), "--passes", "dedup", "--progress-every", "0.01"]
+    assert run_cli(*argv, "--workers", "2") == 0
+    shown = [m for m in map(DEDUP_LINE.fullmatch, capsys.readouterr().err.splitlines()) if m]
+    assert shown and shown[-1].group(4).startswith("done in ")
+    assert shown[-1].group(1, 2, 3) == ("2", "2", "26")  # two tasks (one per worker), every unit
+    units = [int(m.group(3)) for m in shown]
+    assert units == sorted(units)
+    assert sorted(p.name for p in (out / "dedup" / "edges").iterdir()) == [
+        f"band-{b:05d}.parquet" for b in range(25)
+    ] + ["exact.parquet"]

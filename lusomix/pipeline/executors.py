@@ -240,6 +240,7 @@ def run_tasks(
     inputs: list[str] | None = None,  # each task's input file: progress and time left by bytes read
     earlier: Callable[[int], dict] | None = None,  # a completed task's captures and documents, for resumed runs
     no_nodes_wait_s: float = 600.0,  # under Ray: how long a cluster with no node that has a CPU is waited for
+    units: int | None = None,  # progress in units of work, one item handed on by a task per unit (dedup)
 ) -> None:
     """Run ``pipeline`` as ``tasks`` tasks, logging to ``logs`` (the pass's logging folder: task logs, stats,
     completion markers); with ``resume``, tasks completed by an earlier run are skipped."""
@@ -281,7 +282,7 @@ def run_tasks(
     logger.add(sys.stderr, level=terminal_log_level(), colorize=False)
     error = None
     done_before = frozenset(range(tasks)) - frozenset(executor.get_incomplete_ranks(range(tasks)))
-    with PassProgress(label, tasks, kind, counter, done_before, inputs, earlier=earlier):
+    with PassProgress(label, tasks, kind, counter, done_before, inputs, earlier=earlier, units=units):
         try:
             executor.run()
         except Exception as err:  # a task raised: report which tasks are missing, below

@@ -18,7 +18,7 @@ import polars as pl
 from lusomix.errors import PassSkipped, UsageError
 from lusomix.mix.build import build_mix
 from lusomix.pipeline.config import RunConfig, check_before_passes
-from lusomix.pipeline.executors import run_tasks
+from lusomix.pipeline.executors import default_workers, run_tasks
 from lusomix.pipeline.inputs import expand_indexes, expand_inputs, indexed_inputs
 from lusomix.pipeline.progress import MixProgress
 from lusomix.pipeline.summary import build_summary
@@ -26,7 +26,7 @@ from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import check_batch_fits, fit_batch, load_pretrain_config
 from lusomix.run_folder import Manifest, RunFolder, part_name, parts
 from lusomix.run_output import output_fault, prepare_output_dir, run_lock, vanished
-from lusomix.stages.dedup import BandGrouper, ClusterBuilder, MinHashSigner, units
+from lusomix.stages.dedup import BandGrouper, ClusterBuilder, Corpus, MinHashSigner, grouping_tasks, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.indexed_reader import SELECTIONS, IndexedReader, write_selection
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
@@ -140,17 +140,23 @@ def _require_docs(run: RunFolder) -> None:
 
 
 def run_dedup(config: RunConfig) -> dict:
-    """Band-partitioned grouping tasks (one per LSH band, one for exact duplicates), then the clusters."""
+    """Grouping tasks (each takes some of the units: one per LSH band, one for exact duplicates), then the
+    clusters."""
     run = config.run_folder()
     _require_docs(run)
+    corpus = Corpus(run, config.dedup)
+    tasks = grouping_tasks(
+        config.dedup, corpus.n_docs + corpus.n_previous, config.executor.workers or default_workers()
+    )
     # The grouping tasks skip units whose edges are current (they fingerprint docs/ and the parameters),
     # so datatrove's completion markers are not used: after new documents, stale units must run again.
     run_tasks(
         "dedup",
         [BandGrouper(run, config.dedup)],
-        units(config.dedup),
+        tasks,
         run.logs("dedup"),
         resume=False,
+        units=units(config.dedup),
         **_executor_args(config),
     )
     rules = config.quality.thresholds()

@@ -172,8 +172,12 @@ class PassProgress:
         inputs: list[str] | None = None,
         stream=None,
         earlier: Callable[[int], dict] | None = None,
+        units: int | None = None,
     ):
         self.label, self.tasks, self.kind, self.counter = label, tasks, kind, counter
+        # a pass whose tasks hand on one item per unit of work done (the dedup pass: its grouping units)
+        # rather than captures: progress and time left are counted in these units
+        self.units = units
         self.done_before, self.inputs, self.earlier = done_before, inputs, earlier
         # the captures and documents of the tasks an earlier run completed: part of the totals, not of the rate
         self.before = {"captures": 0, "documents": 0}
@@ -210,7 +214,9 @@ class PassProgress:
         """One plain line: no control characters, for logs."""
         elapsed = time.monotonic() - self._started
         parts = [f"{totals['tasks']}/{self.tasks} tasks"]
-        if totals["captures"]:
+        if self.units:
+            parts.append(f"{totals['captures']}/{self.units} units")
+        elif totals["captures"]:
             parts.append(f"{totals['captures']:,} captures, {totals['documents']:,} documents")
         if "bytes" in totals:
             size = tqdm.format_sizeof
@@ -218,7 +224,7 @@ class PassProgress:
         if final:
             parts.append(f"done in {elapsed:.1f} s")
             return f"  {self.label}: " + ", ".join(parts)
-        if totals["captures"] > self.before["captures"] and elapsed > 0:
+        if totals["captures"] > self.before["captures"] and elapsed > 0 and not self.units:
             parts.append(f"{(totals['captures'] - self.before['captures']) / elapsed:,.1f} captures/s")
         left = self._eta(totals, elapsed)
         parts.append(f"ETA {_duration(left)}" if left is not None else "ETA unknown")
@@ -229,6 +235,8 @@ class PassProgress:
         before = sum(self.sizes[r] for r in self.done_before if r < len(self.sizes)) if self.sizes else 0
         if "bytes" in totals and totals["bytes_total"] > before:
             done, total = totals["bytes"] - before, totals["bytes_total"] - before
+        elif self.units:
+            done, total = totals["captures"], self.units
         else:
             done, total = totals["tasks"] - len(self.done_before), self.tasks - len(self.done_before)
         return elapsed * (total - done) / done if done > 0 else None
@@ -246,8 +254,8 @@ class PassProgress:
             self.stream.flush()
 
     def _update_bar(self, bar: tqdm, totals: dict) -> None:
-        if "bytes" not in totals:  # a bar of tasks: the bar says it all
-            bar.update(totals["tasks"] - bar.n)
+        if "bytes" not in totals:  # a bar of tasks or units: the bar says it all
+            bar.update((totals["captures"] if self.units else totals["tasks"]) - bar.n)
             return
         bar.update(totals["bytes"] - bar.n)
         counts = f"{totals['tasks']}/{self.tasks} tasks"
@@ -288,9 +296,9 @@ class PassProgress:
         if self.terminal:
             by_bytes = bool(self.sizes)
             self._bar = tqdm(
-                total=sum(self.sizes) if by_bytes and self.sizes else self.tasks,
+                total=sum(self.sizes) if by_bytes and self.sizes else self.units or self.tasks,
                 desc=f"  {self.label}",
-                unit="B" if by_bytes else " tasks",
+                unit="B" if by_bytes else " units" if self.units else " tasks",
                 unit_scale=by_bytes,
                 file=self.stream,
                 dynamic_ncols=True,

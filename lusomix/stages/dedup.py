@@ -5,11 +5,14 @@ Extract pass: :class:`MinHashSigner` stores ``minhash_bands`` (one uint64 per LS
 Dedup pass, in two steps that the executors run as tasks:
 
 1. :class:`BandGrouper` — one *unit* per band plus one for exact duplicates (``text_hash``); task ``rank``
-   of ``world_size`` takes the units ``u`` with ``u % world_size == rank`` (``world_size = units(config)``
-   gives one unit per task). A unit scans ``docs/*.parquet`` lazily, reading one band value per document,
-   groups equal hashes with polars and writes star edges (every member -> the group's smallest member)
-   to ``OUT/dedup/edges/<unit>.parquet``. Documents are named by their global row number in ``docs/``
-   (files in name order): uint32 edges instead of string ids keep the graph small at 10^7 documents.
+   of ``world_size`` takes the units ``u`` with ``u % world_size == rank``. ``grouping_tasks`` makes one
+   task per worker (more only where a task's hashes would pass ``TASK_HASH_BYTES``): a task scans
+   ``docs/*.parquet`` once for all its units (its band values and row numbers), then for each unit groups
+   equal hashes with polars and writes star edges (every member -> the group's smallest member) to
+   ``OUT/dedup/edges/<unit>.parquet``, handing on one item per unit for the pass's progress. (A task per
+   unit read every document's hashes 26 times, from the store on a cluster, and started 26 Ray actors.)
+   Documents are named by their global row number in ``docs/`` (files in name order): uint32 edges
+   instead of string ids keep the graph small at 10^7 documents.
 2. :class:`ClusterBuilder` — one task: connected components of all edges in one scipy call, then the
    keep policy with one polars sort, written to ``OUT/dedup/clusters.parquet`` (``CLUSTERS_SCHEMA``, one
    row per document of ``docs/`` in ``docs/`` order, ``cluster_id`` = the smallest id of the cluster);
@@ -47,7 +50,7 @@ from lusomix.errors import UsageError
 from lusomix.filters.minhash import MinHasher, lsh_params
 from lusomix.filters.quality import flags_expr
 from lusomix.filters.text import text_hash
-from lusomix.run_folder import PT_PT, RunFolder, parts
+from lusomix.run_folder import PT_PT, RunFolder, part_sizes
 from lusomix.stages.annotator import Annotator
 from lusomix.stages.schema import CLUSTERS_SCHEMA
 
@@ -117,6 +120,11 @@ def _unit_name(unit: int, bands: int) -> str:
     return EXACT_UNIT if unit == bands else f"band-{unit:05d}"
 
 
+def _unit_done(unit: int, bands: int) -> Document:
+    """What a grouping task hands on when a unit is done: counted by the pass's progress, nothing else."""
+    return Document(text="", id=_unit_name(unit, bands))
+
+
 class MinHashSigner(Annotator):
     """Extract pass: band hashes and exact-duplicate hash of every kept document."""
 
@@ -137,7 +145,12 @@ class MinHashSigner(Annotator):
 
 
 def docs_files(run: RunFolder) -> list[str]:
-    files = parts(run, RunFolder.DOCS)
+    return list(docs_sizes(run))
+
+
+def docs_sizes(run: RunFolder) -> dict[str, int]:
+    """The docs/ parts and their sizes, from one listing."""
+    files = part_sizes(run, RunFolder.DOCS)
     if not files:
         raise DedupInputError(f"no documents to deduplicate: {run.url_of(RunFolder.DOCS)} has no part-*.parquet files")
     return files
@@ -175,12 +188,13 @@ class Corpus:
 
     def __init__(self, run: RunFolder, config: DedupConfig, storage_options: dict | None = None):
         self.run = run
-        self.files = docs_files(run)
+        self.listed = docs_sizes(run)
+        self.files = list(self.listed)
         counts = [run.parquet_file(f).metadata.num_rows for f in self.files]
         self.n_docs = sum(counts)
         self.previous = previous_index(config, storage_options if storage_options is not None else run.storage_options)
         self.n_previous = self.previous.parquet_file(INDEX).metadata.num_rows if self.previous else 0
-        sizes = [[Path(f).name, run.size(f)] for f in self.files]
+        sizes = [[Path(f).name, size] for f, size in self.listed.items()]
         if self.previous:
             sizes.append([INDEX, self.previous.size(INDEX)])
         # names, not paths: tasks on other machines may mount the output elsewhere
@@ -230,22 +244,40 @@ def _star_edges(groups: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _unit_hashes(corpus: Corpus, unit: int, bands: int) -> pl.DataFrame:
-    if unit == bands:
-        return corpus.scan("text_hash").select("doc", h="text_hash").collect(engine="streaming").drop_nulls()
+def _unit_hashes(corpus: Corpus, todo: list[int], bands: int) -> pl.DataFrame:
+    """One scan of docs/ for all the ``todo`` units: ``doc`` and a hash column ``h<unit>`` per unit (a task
+    reads the band hashes once, whatever the number of its units)."""
     column = pl.col("minhash_bands")
-    frame = (
-        corpus.scan("minhash_bands")
-        .select("doc", h=column.list.get(unit, null_on_oob=True), n=column.list.len())
-        .collect(engine="streaming")
-    )
-    lengths = frame["n"].drop_nulls().to_numpy()
-    if len(lengths) and (lengths.min() != bands or lengths.max() != bands):
-        raise DedupInputError(
-            f"docs/ has {lengths.min()}..{lengths.max()} band hashes per document but the dedup config "
-            f"gives {bands} bands: use the num_perm/threshold of the extract pass, or re-extract"
-        )
-    return frame.select("doc", "h").drop_nulls()
+    band_units = [unit for unit in todo if unit != bands]
+    read = (["minhash_bands"] if band_units else []) + (["text_hash"] if bands in todo else [])
+    hashes = [column.list.get(unit, null_on_oob=True).alias(f"h{unit}") for unit in band_units]
+    if bands in todo:
+        hashes.append(pl.col("text_hash").alias(f"h{bands}"))
+    lengths = [column.list.len().alias("n")] if band_units else []
+    frame = corpus.scan(*read).select("doc", *hashes, *lengths).collect(engine="streaming")
+    if band_units:
+        n = frame["n"].drop_nulls().to_numpy()
+        if len(n) and (n.min() != bands or n.max() != bands):
+            raise DedupInputError(
+                f"docs/ has {n.min()}..{n.max()} band hashes per document but the dedup config "
+                f"gives {bands} bands: use the num_perm/threshold of the extract pass, or re-extract"
+            )
+        frame = frame.drop("n")
+    return frame
+
+
+# A grouping task holds one uint64 hash per row for each of its units: the units per task are capped so that
+# these stay under this many bytes (2 GiB: every unit of 10^7 documents in one task; one per task at 3*10^8).
+TASK_HASH_BYTES = 2 * 1024**3
+
+
+def grouping_tasks(config: DedupConfig, n_rows: int, workers: int) -> int:
+    """How many grouping tasks: one per worker, each reading the band hashes once for all its units (a task
+    per unit read the whole column once per unit and, under Ray, started an actor for each); more where a
+    task's hashes would pass ``TASK_HASH_BYTES``."""
+    n_units = units(config)
+    per_task = max(1, TASK_HASH_BYTES // max(8 * n_rows, 1))
+    return min(n_units, max(workers, -(-n_units // per_task)))
 
 
 class BandGrouper(PipelineStep):
@@ -264,17 +296,31 @@ class BandGrouper(PipelineStep):
         corpus = Corpus(self.run_folder, self.config)
         current = corpus.fingerprint
         bands = self.config.bands_rows()[0]
+        todo = []
         for unit in range(rank, bands + 1, world_size):
             edges_file = _edges(unit, bands)
-            if self.run_folder.exists(edges_file) and _edge_fingerprint(self.run_folder, edges_file) == current:
+            if _edge_fingerprint(self.run_folder, edges_file) == current:
                 self.stat_update("units_already_done")
-                continue
+                yield _unit_done(unit, bands)
+            else:
+                todo.append(unit)
+        if not todo:
+            return
+        with self.track_time(unit="read"):
+            frame = _unit_hashes(corpus, todo, bands)
+        for unit in todo:
             with self.track_time(unit="unit"):
-                edges = _star_edges(_unit_hashes(corpus, unit, bands))
+                edges = _star_edges(frame.select("doc", h=f"h{unit}").drop_nulls())
+                frame = frame.drop(f"h{unit}")  # this unit's hashes are no longer needed
                 table = edges.to_arrow().cast(EDGE_SCHEMA)
-                _write(self.run_folder, edges_file, table.replace_schema_metadata({_FINGERPRINT_KEY: current.encode()}))
+                _write(
+                    self.run_folder,
+                    _edges(unit, bands),
+                    table.replace_schema_metadata({_FINGERPRINT_KEY: current.encode()}),
+                )
             self.stat_update("exact_edges" if unit == bands else "band_edges", value=len(edges))
             self.stat_update("units_done")
+            yield _unit_done(unit, bands)
 
 
 def _components(run: RunFolder, n_rows: int, bands: int, current: str) -> np.ndarray:
@@ -282,15 +328,16 @@ def _components(run: RunFolder, n_rows: int, bands: int, current: str) -> np.nda
     sources, targets = [], []
     for unit in range(bands + 1):
         edges_file = _edges(unit, bands)
-        if not run.exists(edges_file):
+        try:
+            table = run.read_parquet(edges_file)
+        except FileNotFoundError:
             raise DedupInputError(
                 f"dedup edges missing: {run.url_of(edges_file)} (run every band task before the builder)"
-            )
-        if _edge_fingerprint(run, edges_file) != current:
+            ) from None
+        if (table.schema.metadata or {}).get(_FINGERPRINT_KEY, b"").decode() != current:
             raise DedupInputError(
                 f"dedup edges are stale: {run.url_of(edges_file)} was built from other docs/ or parameters"
             )
-        table = run.parquet_file(edges_file).read()
         sources.append(table["doc"].to_numpy())
         targets.append(table["root"].to_numpy())
     src, dst = np.concatenate(sources), np.concatenate(targets)

@@ -8,9 +8,12 @@ requests by kind). Each pass is its own ``lusomix run --passes P`` process, time
 requests and bytes are read between passes.
 
 Inputs: real page shells with Portuguese text (benchmarks/real_pages.py, needs ../shared; ``--copies``
-copies of its 181 pages in ``--files`` WARCs) with the demo config (its mixes and tiny pretraining).
+copies of its 181 pages in ``--files`` WARCs) with the demo config (its mixes and tiny pretraining), its
+mixes' shards at ``--shard-bytes`` (default: a recipe's default, 128 MiB, as a user's mix; the demo's own
+40 kB shards, which show sharding on small samples, make the mix pass one PUT per ~40 documents).
 
     .venv/bin/python benchmarks/cluster_storage.py [--copies 6] [--files 4] [--passes extract,dedup,mix,report]
+        [--shard-bytes 40000]
 
 Prints per pass: wall time of each setup and their ratio; PUT, GET, LIST, HEAD per 1,000 documents and MB
 written and read; and the extract pass's requests per task (per archive file), from which the closing note
@@ -33,7 +36,10 @@ REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO / "data_samples")]
 
 import real_pages  # noqa: E402
+import yaml  # noqa: E402
 from s3_server import s3_server  # noqa: E402
+
+from lusomix.mix.build import DEFAULT_SHARD_BYTES  # noqa: E402
 
 DEMO = REPO / "data_samples" / "demo.yaml"
 KINDS = ("PUT", "GET", "LIST", "HEAD", "DELETE")
@@ -52,6 +58,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=6)
     parser.add_argument("--files", type=int, default=4)
     parser.add_argument("--passes", default="extract,dedup,mix,pretrain,report")
+    parser.add_argument("--shard-bytes", type=int, default=DEFAULT_SHARD_BYTES, help="the mixes' shard size")
     args = parser.parse_args()
     if not real_pages.available():
         raise SystemExit("needs ../shared/data (the real page shells): not found")
@@ -59,9 +66,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, s3_server() as server:
         inputs = Path(tmp) / "in"
         captures = real_pages.build_real_corpus(inputs, copies=args.copies, files=args.files)
+        config = yaml.safe_load(DEMO.read_text())
+        for recipe in config["mixes"]:
+            recipe["shard_target_bytes"] = args.shard_bytes
+        config["pretrain"]["config"] = str(DEMO.parent / config["pretrain"]["config"])
+        run_config = Path(tmp) / "run.yaml"
+        run_config.write_text(yaml.safe_dump(config, sort_keys=False))
         common = ["--input", str(inputs)]
         local = {
-            p: timed(["run", str(DEMO), *common, "--output", f"{tmp}/local", "--workers", "2", "--passes", p])
+            p: timed(["run", str(run_config), *common, "--output", f"{tmp}/local", "--workers", "2", "--passes", p])
             for p in passes
         }
         os.environ.update(server.env)
@@ -81,7 +94,7 @@ def main() -> None:
                 remote[p] = timed(
                     [
                         "run",
-                        str(DEMO),
+                        str(run_config),
                         *common,
                         "--output",
                         "s3://bench/run",
@@ -99,7 +112,10 @@ def main() -> None:
         finally:
             cluster.shutdown()
         docs = json.loads(Path(f"{tmp}/local/stats.json").read_text())["kept"]
-    print(f"{captures:,} captures in {args.files} WARCs, {docs:,} documents kept; 2 CPUs in each setup")
+    print(
+        f"{captures:,} captures in {args.files} WARCs, {docs:,} documents kept; 2 CPUs in each setup; "
+        f"mix shards of {args.shard_bytes:,} bytes at most"
+    )
     print(
         f"{'pass':10} {'local s':>8} {'cluster s':>9} {'ratio':>6} "
         + " ".join(f"{k + '/1k':>9}" for k in KINDS)

@@ -345,6 +345,18 @@ class RunFolder:
     def parquet_file(self, rel: str) -> pq.ParquetFile:
         return pq.ParquetFile(self.parquet_source(rel))
 
+    def parquet_footer(self, rel: str) -> bytes:
+        """A Parquet file's footer (its metadata: schema, row groups, each column chunk's offsets and sizes),
+        raw: two ranged reads on a store, whatever the file's size."""
+        with self.open(rel, "rb") as f:
+            f.seek(-8, os.SEEK_END)
+            tail = f.read(8)
+            if tail[4:] != b"PAR1":
+                raise OSError(f"{self.url_of(rel)} is not a Parquet file")
+            length = int.from_bytes(tail[:4], "little")
+            f.seek(-(8 + length), os.SEEK_END)
+            return f.read(length)
+
     def read_parquet(self, rel: str) -> pa.Table:
         """A whole Parquet file (its metadata with it), in one read: on a store one GET, where opening it for
         the footer and then the columns asks the store three or four times."""

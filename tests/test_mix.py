@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from lusomix.mix.build import build_mix, plan_mix
+from lusomix.mix.build import build_mix, plan_mix, run_fingerprint
 from lusomix.mix.hashing import _SALT_DRAW, id_hash64, repeat_key, repeats_for
 from lusomix.mix.recipe import MixInputError, MixRecipe
-from lusomix.run_folder import local_sha256
+from lusomix.run_folder import RunFolder, local_sha256
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA, MIX_SCHEMA
 
 VARIETY_CYCLE = ["pt_PT", "pt_BR", "unknown", "pt_PT", None]  # None: variety not decided → "unknown"
@@ -167,6 +167,26 @@ def test_manifest_matches_files_and_contract(run_dir, tmp_path):
     )
     shares = [v["share_tokens"] for v in manifest["by_variety"].values()]
     assert sum(shares) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_input_fingerprint_changes_with_any_docs_or_clusters_content(tmp_path):
+    run = make_run(tmp_path / "run", n_docs=40)
+    first = run_fingerprint(RunFolder(run))
+    assert run_fingerprint(RunFolder(run)) == first and len(first) == 64
+    part = run / "docs" / "part-00001.parquet"
+    table = pq.read_table(part)
+    texts = table["text"].to_pylist()
+    texts[3] = texts[3].replace("palavra", "palavrb")  # one letter of one document: same size of text
+    pq.write_table(
+        table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts)), part, row_group_size=30
+    )
+    second = run_fingerprint(RunFolder(run))
+    assert second != first
+    clusters = pq.read_table(run / "dedup" / "clusters.parquet")
+    keep = clusters["keep"].to_pylist()
+    keep[5] = not keep[5]
+    pq.write_table(clusters.set_column(3, "keep", pa.array(keep)), run / "dedup" / "clusters.parquet")
+    assert run_fingerprint(RunFolder(run)) not in (first, second)
 
 
 def test_shards_come_out_even_and_rows_are_shuffled(run_dir, tmp_path):

@@ -44,7 +44,7 @@ import lusomix
 from lusomix.filters.quality import flags_expr
 from lusomix.mix.hashing import _SALT_SHUFFLE, id_hash64, repeat_key, repeats_for
 from lusomix.mix.recipe import MixInputError, MixRecipe, selection, weight
-from lusomix.run_folder import UNKNOWN, VARIETIES, Manifest, RunFolder, as_folder, local_sha256, parts
+from lusomix.run_folder import UNKNOWN, VARIETIES, Manifest, RunFolder, as_folder, local_sha256, part_sizes, parts
 from lusomix.stages.schema import MIX_SCHEMA
 
 TOKENS_PER_WORD_X10 = 14  # tokens_est = ceil(n_words * 1.4), in integers so sums are exact
@@ -290,9 +290,15 @@ def _write_shards(
 
 
 def run_fingerprint(run: RunFolder) -> str:
-    """sha256 over the name, size and sha256 of every docs/ part and dedup/clusters.parquet."""
-    inputs = docs_files(run) + [p for p in [RunFolder.CLUSTERS] if run.exists(p)]
-    lines = (f"{rel}\t{run.size(rel)}\t{run.sha256(rel)}\n" for rel in inputs)
+    """sha256 over the name, size and Parquet footer of every docs/ part and of dedup/clusters.parquet.
+
+    Provenance, not a check (nothing reads it back): a footer holds every row group's row count and each
+    column chunk's offsets, compressed sizes and statistics, so other content gives another footer but for a
+    change that keeps every one of them (the parts are written once, whole). It is two ranged reads a file:
+    hashing the files' bytes read the whole of docs/ once more for each mix, a third of the pass's reading
+    (terabytes at Arquivo.pt's size)."""
+    inputs = part_sizes(run, RunFolder.DOCS) | run.glob_sizes(RunFolder.CLUSTERS)
+    lines = (f"{rel}\t{size}\t{hashlib.sha256(run.parquet_footer(rel)).hexdigest()}\n" for rel, size in inputs.items())
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 

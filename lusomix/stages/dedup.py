@@ -297,9 +297,12 @@ class BandGrouper(PipelineStep):
         current = corpus.fingerprint
         bands = self.config.bands_rows()[0]
         todo = []
+        # one listing, then a footer read for each edge file there (asking for a file not there costs a HEAD
+        # and a LIST on a store)
+        present = set(self.run_folder.glob(f"{RunFolder.DEDUP}/edges/*.parquet"))
         for unit in range(rank, bands + 1, world_size):
             edges_file = _edges(unit, bands)
-            if _edge_fingerprint(self.run_folder, edges_file) == current:
+            if edges_file in present and _edge_fingerprint(self.run_folder, edges_file) == current:
                 self.stat_update("units_already_done")
                 yield _unit_done(unit, bands)
             else:

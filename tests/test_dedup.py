@@ -22,11 +22,11 @@ from lusomix.stages.dedup import (
     ClusterBuilder,
     DedupConfig,
     DedupInputError,
-    MinHashSigner,
     grouping_tasks,
     run_dedup_local,
     units,
 )
+from lusomix.stages.minhash_signer import MinHashSigner
 from lusomix.stages.schema import CLUSTERS_SCHEMA, DOCS_SCHEMA
 
 PARAGRAPHS = [

@@ -6,9 +6,9 @@ from datatrove.data import Document
 
 from lusomix.pipeline.config import RunConfig
 from lusomix.run_folder import RunFolder
-from lusomix.stages.dedup import MinHashSigner
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.ingest import MainTextExtractor
+from lusomix.stages.minhash_signer import MinHashSigner
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.writer import ExtractWriter
 

@@ -26,10 +26,11 @@ from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import check_batch_fits, fit_batch, load_pretrain_config
 from lusomix.run_folder import Manifest, RunFolder, part_name, parts
 from lusomix.run_output import output_fault, prepare_output_dir, run_lock, vanished
-from lusomix.stages.dedup import BandGrouper, ClusterBuilder, Corpus, MinHashSigner, grouping_tasks, units
+from lusomix.stages.dedup import BandGrouper, ClusterBuilder, Corpus, grouping_tasks, units
 from lusomix.stages.identify import LanguageFilter
 from lusomix.stages.indexed_reader import SELECTIONS, IndexedReader, write_selection
 from lusomix.stages.ingest import ArchiveReader, MainTextExtractor
+from lusomix.stages.minhash_signer import MinHashSigner
 from lusomix.stages.quality import PIIMasker, QualityAnnotator
 from lusomix.stages.variety import VarietyIdentifier
 from lusomix.stages.writer import ExtractWriter

@@ -1,6 +1,7 @@
 """Dedup: exact and near-duplicate clusters over the whole corpus, from the band hashes in ``docs/``.
 
-Extract pass: :class:`MinHashSigner` stores ``minhash_bands`` (one uint64 per LSH band) and ``text_hash``.
+Extract pass: ``MinHashSigner`` (:mod:`lusomix.stages.minhash_signer`) stores ``minhash_bands`` (one uint64
+per LSH band) and ``text_hash``.
 
 Dedup pass, in two steps that the executors run as tasks:
 
@@ -49,9 +50,7 @@ from lusomix.config_base import StageConfig
 from lusomix.errors import UsageError
 from lusomix.filters.minhash import MinHasher, lsh_params
 from lusomix.filters.quality import flags_expr
-from lusomix.filters.text import text_hash
 from lusomix.run_folder import PT_PT, RunFolder, part_sizes
-from lusomix.stages.annotator import Annotator
 from lusomix.stages.schema import CLUSTERS_SCHEMA
 
 # Which document a cluster keeps: criteria applied in order, the smallest id breaking the last tie.
@@ -123,25 +122,6 @@ def _unit_name(unit: int, bands: int) -> str:
 def _unit_done(unit: int, bands: int) -> Document:
     """What a grouping task hands on when a unit is done: counted by the pass's progress, nothing else."""
     return Document(text="", id=_unit_name(unit, bands))
-
-
-class MinHashSigner(Annotator):
-    """Extract pass: band hashes and exact-duplicate hash of every kept document."""
-
-    name = "🔏 minhash"
-    type = "🫂 - DEDUP"
-
-    def __init__(self, config: DedupConfig):
-        super().__init__()
-        self.config = config
-        # Built here, in the driver, and pickled to the workers with the step (two arrays of bands*rows
-        # uint32): the LSH parameters come from an integration (~0.1 s) and datasketch imports scipy.integrate
-        # (~0.3 s), which every worker process would pay again.
-        self._hasher = config.minhasher()
-
-    def annotate(self, doc: Document) -> None:
-        doc.metadata["minhash_bands"] = self._hasher.bands(doc.text)
-        doc.metadata["text_hash"] = text_hash(doc.text)
 
 
 def docs_files(run: RunFolder) -> list[str]:

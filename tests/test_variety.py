@@ -518,6 +518,33 @@ def test_predict_reads_a_file(tmp_path, capsys):
     assert labels == [vf.PT_PT] * 3 + [vf.PT_BR] * 3
 
 
+def test_predict_gives_plain_lines_and_json_lines_of_the_same_texts_the_same_scores(tmp_path, capsys):
+    # a chunk of plain lines skips the JSON parse; one JSON line in a chunk parses every line of it
+    texts = EUROPEAN_AO90[:3] + BRAZILIAN[:3] + ["  Ver mais  ", ""]
+    plain, as_json, mixed = tmp_path / "plain.txt", tmp_path / "json.jsonl", tmp_path / "mixed.txt"
+    plain.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+    as_json.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    mixed.write_text(json.dumps({"text": texts[0]}) + "\n" + "".join(t + "\n" for t in texts[1:]), encoding="utf-8")
+    outputs = []
+    for path in (plain, as_json, mixed):
+        assert _cli(["variety", "predict", "--input", str(path)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] == outputs[2]
+    labels = [json.loads(line)["label"] for line in outputs[0].splitlines()]
+    assert labels == [vf.PT_PT] * 3 + [vf.PT_BR] * 3 + [vf.UNKNOWN] * 2
+
+
+def test_the_command_line_starts_without_the_run_folder_and_training_libraries():
+    # `lusomix variety predict` is run per file of lines: pyarrow, fsspec, pydantic and torch (what the
+    # passes and the training need) cost 0.3-0.4 s of its start and are not needed to score text
+    import subprocess
+
+    probe = "import sys, lusomix.pipeline.cli; print(' '.join(sorted(set(sys.modules) & set(sys.argv[1:]))))"
+    heavy = ["pyarrow", "fsspec", "pydantic", "torch", "ray", "datatrove"]
+    loaded = subprocess.run([sys.executable, "-c", probe, *heavy], capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == []
+
+
 def test_eval_prints_confusion_matrix(tmp_path, capsys):
     path = tmp_path / "gold.tsv"
     path.write_text("".join(f"{t}\tpt_PT\n" for t in EUROPEAN) + "".join(f"{t}\tpt_BR\n" for t in BRAZILIAN))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from lusomix.errors import PassSkipped, UsageError
 from lusomix.pretrain import training_loop
-from lusomix.pretrain.config import load_pretrain_config
 
 DESCRIPTION = """\
 Train a Llama-family causal language model on a mix (OUT/mixes/NAME/ with manifest.json), with Ray Train:
@@ -56,6 +55,9 @@ def register(subparsers) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
+    # here, not at the top: every `lusomix` command imports this module to register its options
+    from lusomix.pretrain.config import load_pretrain_config
+
     loop = training_loop()  # torch loads only when used
     config = load_pretrain_config(args.config)
     if args.workers is not None:

@@ -171,10 +171,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _write_chunk(model, lines: list[str], out) -> None:
-    parsed = [_parse(line) for line in lines]
-    texts = [t for t, _, _ in parsed]
-    urls = [u for _, u, _ in parsed]
-    declared = [d for _, _, d in parsed]
-    labels, p, _, _ = model.identify_batch(texts, urls if any(urls) else None, declared if any(declared) else None)
-    out.write("".join(f'{{"label": "{label}", "p_pt_PT": {prob:.6f}}}\n' for label, prob in zip(labels, p)))
+    texts, urls, declared = lines, None, None
+    if any(line.startswith("{") for line in lines):  # JSON lines (plain text lines skip the parse)
+        parsed = [_parse(line) for line in lines]
+        texts = [t for t, _, _ in parsed]
+        urls = [u for _, u, _ in parsed]
+        declared = [d for _, _, d in parsed]
+    labels, p, _, _ = model.identify_batch(
+        texts, urls if urls and any(urls) else None, declared if declared and any(declared) else None
+    )
+    out.write("".join(f'{{"label": "{label}", "p_pt_PT": {prob:.6f}}}\n' for label, prob in zip(labels, p.tolist())))
     out.flush()

@@ -186,7 +186,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _normalised(texts: list[str]) -> pl.Series:
-    joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
+    joined = " " + "\n ".join(texts)
+    if "\r" in joined or joined.count("\n") != len(texts) - 1:  # a text of several lines is one line here
+        joined = " " + "\n ".join(t.replace("\n", " ").replace("\r", " ") for t in texts)
     joined = _CASE_WORDS.sub(_case_marker, joined).lower()
     try:
         lines = pl.DataFrame({"line": joined.split("\n")}, schema={"line": pl.String})
@@ -204,8 +206,12 @@ def normalise_lines(texts: list[str]) -> list[str]:
     return _normalised(texts).to_list() if texts else []
 
 
-# a cue marker token (xptlex, xbrproc, ... and R$ as xbrl): what a "cue-less" segment lacks
-CUE_MARKER = r"(?:^| )x(?:pt|br)[a-z]+(?: |$)"
+# a cue marker token (xptlex, xbrproc, ... and R$ as xbrl) is a whole word, "x(?:pt|br)[a-z]+" with a space or
+# the line's edge on both sides: what a "cue-less" segment lacks. Without look-ahead (Rust's regex), the
+# markers are counted at a word boundary, less those a hyphen continues (xptprog-se: a clitic after a
+# marked verb)
+_MARKER_AT_BOUNDARY = r"(?:^| )x(?:pt|br)[a-z]+\b"
+_MARKER_BEFORE_HYPHEN = r"(?:^| )x(?:pt|br)[a-z]+-"
 
 
 def normalise_with_counts(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -215,9 +221,8 @@ def normalise_with_counts(texts: list[str]) -> tuple[list[str], np.ndarray, np.n
         return [], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     lines = _normalised(texts)
     n_words = lines.str.count_matches(rf"[^{_S}]+").to_numpy().astype(np.int64)
-    # markers never touch: each is appended after a word with one space before it
-    n_cues = lines.str.replace_all(" ", "  ", literal=True).str.count_matches(CUE_MARKER).to_numpy()
-    return lines.to_list(), n_words, n_cues.astype(np.int64)
+    n_cues = lines.str.count_matches(_MARKER_AT_BOUNDARY) - lines.str.count_matches(_MARKER_BEFORE_HYPHEN)
+    return lines.to_list(), n_words, n_cues.to_numpy().astype(np.int64)
 
 
 def normalise(text: str) -> str:
@@ -230,6 +235,9 @@ def segments(text: str, max_words: int = 80) -> list[str]:
     Segments, not whole pages, are what the model was trained on (sentences and paragraphs), and
     several segments let one odd sentence be outvoted.
     """
+    if "\n" not in text and len(text) < max_words * 5:  # one short paragraph: a line of `variety predict`
+        text = text.strip()
+        return [text] if text else []
     pieces: list[str] = []
     for paragraph in text.split("\n"):
         paragraph = paragraph.strip()

@@ -4,9 +4,16 @@ Reference run in the same script: lid.176 (the language-ID step the extract pass
 same sentences, so the ratio says what variety identification adds next to it.
 
     .venv/bin/python benchmarks/variety_throughput.py [--sentences N] [--pages N] [--model PATH]
+        [--end-to-end N] [--lines N] [--reference-checkout DIR]
 
 ``--model`` scores with another model file (e.g. the previous round's, to compare two models on the same
 machine minutes apart); default the shipped one.
+
+``--end-to-end N`` also times the whole command, as its users run it: ``lusomix variety predict --input
+FILE`` on ``--lines`` sentences (default 200,000), one process per run, pinned to one core, start-up
+included, N runs. With ``--reference-checkout DIR`` (e.g. ``git worktree add DIR HEAD~1``), the same
+command from that checkout's code runs alternately with this one (same model file, same input), and the
+outputs are compared byte for byte.
 
 Sentences come from ../shared/data/variety/news when present (else built from a few written lines).
 """
@@ -17,6 +24,10 @@ import argparse
 import io
 import os
 import random
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +70,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2_000)
     parser.add_argument("--chunk", type=int, default=1000)
     parser.add_argument("--model", default=None, help="variety model file (default: the shipped one)")
+    parser.add_argument("--end-to-end", type=int, default=0, metavar="N", help="whole-command runs (default: none)")
+    parser.add_argument("--lines", type=int, default=200_000, help="input lines of each whole-command run")
+    parser.add_argument("--reference-checkout", default=None, metavar="DIR", help="another checkout, run alternately")
     args = parser.parse_args()
+    if args.end_to_end:
+        end_to_end(args)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
 
@@ -113,6 +129,42 @@ def main() -> None:
         f"identify, ~{page_words:.0f}-word pages: {len(pages) / t_pages:,.0f} pages/s batched, "
         f"{len(pages) / t_single:,.0f} pages/s one at a time ({t_single / len(pages) * 1e6:.0f} µs/page)"
     )
+
+
+def end_to_end(args: argparse.Namespace) -> None:
+    """Whole `lusomix variety predict` processes on one core; this checkout and the reference alternately."""
+    core = sorted(os.sched_getaffinity(0))[0] if hasattr(os, "sched_getaffinity") else None
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = Path(tmp) / "lines.txt"
+        lines.write_text("".join(s.replace("\n", " ") + "\n" for s in load_sentences(args.lines)), encoding="utf-8")
+        model = ["--model", str(Path(args.model).resolve())] if args.model else []
+        setups = {"this checkout": None}
+        if args.reference_checkout:
+            setups["reference"] = str(Path(args.reference_checkout).resolve())
+        times: dict[str, list[float]] = {name: [] for name in setups}
+        outputs: dict[str, bytes] = {}
+        for _ in range(args.end_to_end):
+            for name, checkout in setups.items():
+                env = dict(os.environ)
+                if checkout:
+                    env["PYTHONPATH"] = checkout  # ahead of the editable install: that checkout's code
+                command = [sys.executable, "-m", "lusomix.pipeline.cli", "variety", "predict", "--input", str(lines)]
+                pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+                start = time.perf_counter()
+                done = subprocess.run(command + model, env=env, capture_output=True, check=True, preexec_fn=pin)
+                times[name].append(time.perf_counter() - start)
+                outputs[name] = done.stdout
+        for name, runs in times.items():
+            rates = sorted(args.lines / t for t in runs)
+            print(
+                f"variety predict end to end, {name}: median {args.lines / statistics.median(runs):,.0f} "
+                f"sentences/s ({rates[0]:,.0f}-{rates[-1]:,.0f} over {len(runs)} runs, one core, start-up "
+                "included)   goal >= 20,000"
+            )
+        if args.reference_checkout:
+            ratio = statistics.median(times["reference"]) / statistics.median(times["this checkout"])
+            same = outputs["reference"] == outputs["this checkout"]
+            print(f"reference time / this checkout's time: {ratio:.3f}; outputs byte-identical: {same}")
 
 
 if __name__ == "__main__":

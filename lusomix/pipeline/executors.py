@@ -140,16 +140,13 @@ class _RayTaskManager(_dt_ray.RayTaskManager):
         bundle = _dt_ray.convert_remote_options_to_bundle(remote_options)
         pg = ray.util.placement_group([bundle] * self.nodes_per_task)
         try:
-            ready = pg.ready()
-            while not ray.wait([ready], timeout=self._POLL_S)[0]:
-                if self._stopping.is_set():
-                    raise NodesGone("the task was never placed")
+            self._await([pg.ready()])
             options = {"placement_group": pg, **remote_options}
             workers: list[Any] = [
                 ray.remote(_RankWorker).options(placement_group_bundle_index=i, **options).remote()
                 for i in range(self.nodes_per_task)
             ]
-            node_ips = ray.get([worker.get_node_ip.remote() for worker in workers])
+            node_ips = self._await([worker.get_node_ip.remote() for worker in workers])
         except BaseException:
             ray.util.remove_placement_group(pg)
             raise
@@ -162,6 +159,17 @@ class _RayTaskManager(_dt_ray.RayTaskManager):
             self.task_to_group[task] = group
             self.timeout_manager.add_task(task)
         return tasks
+
+    def _await(self, refs: list) -> list:
+        """``ray.get(refs)`` that gives up when the pass stops. A plain ``ray.get`` can wait for ever: when the
+        placement group's node goes after the group was placed, the group is placed again, and its actors'
+        creation waits with it until a node comes back; the pass's clean-up then waits for this thread."""
+        import ray
+
+        while len(ray.wait(refs, num_returns=len(refs), timeout=self._POLL_S)[0]) < len(refs):
+            if self._stopping.is_set():
+                raise NodesGone("the task was never placed")
+        return ray.get(refs)
 
     def wait(self, tasks, timeout: int = 0, num_returns: int = 1):
         finished, unfinished = super().wait(tasks, timeout=timeout, num_returns=num_returns)

@@ -25,6 +25,8 @@ from typing import Any
 from datatrove.data import DocumentsPipeline
 from tqdm import tqdm
 
+from lusomix.stop_signals import held_while_forking, release_in_child
+
 SEND_EVERY_S = 1.0  # a task's updates: one small message a second at most, whatever its speed
 DEFAULT_EVERY_S = 10.0
 
@@ -38,9 +40,11 @@ class _LocalTally:
     """Totals per task in a multiprocess manager's dict (the local executor's workers are its processes)."""
 
     def __init__(self) -> None:
-        import multiprocess
+        from multiprocess.managers import SyncManager
 
-        self._manager = multiprocess.Manager()
+        self._manager = SyncManager()  # multiprocess.Manager(), started with the stop signals held
+        with held_while_forking():  # a Ctrl-C during the fork would be lost (lusomix.stop_signals)
+            self._manager.start(initializer=release_in_child)
         self.totals = self._manager.dict()
 
     def send(self, rank: int, counts: dict) -> None:

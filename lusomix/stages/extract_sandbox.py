@@ -20,9 +20,10 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
+from lusomix.stop_signals import held_while_forking, release_in_child
+
 _START_S = 60  # a fork takes ~5 ms (~0.1 s on a loaded machine): this only catches a child that never starts
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 class ExtractionTimeout(Exception):
@@ -50,7 +51,7 @@ def _serve(conn: Connection, parent_end: Connection, extract: Callable[[str], An
     parent_end.close()  # the fork copied it: held open here, the parent's close would never reach us as EOF
     _die_with(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it ends this process)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # held by the parent while it forked us
+    release_in_child()
     try:
         conn.send(("ready", None))
         while True:
@@ -84,15 +85,8 @@ class ExtractionSandbox:
             self._conn, child_end = context.Pipe()
             args = (child_end, self._conn, self.extract, os.getpid())
             self._child = context.Process(target=_serve, args=args, daemon=True)
-            # Ctrl-C and SIGTERM are held while the process forks: one that arrives during the fork would
-            # otherwise be handled inside the at-fork callbacks (logging's), whose exceptions Python prints
-            # and drops, and the run would go on to the end as if it had not been asked to stop. Released
-            # here, it is raised in this frame instead.
-            held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-            try:
+            with held_while_forking():  # a Ctrl-C during the fork would be lost (lusomix.stop_signals)
                 self._child.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, held)
             child_end.close()  # the parent keeps one end: the child's recv sees EOF when the parent closes it
             # a page's bound starts when the child runs, not while it is being scheduled for the first time
             if not self._conn.poll(_START_S) or self._conn.recv()[0] != "ready":

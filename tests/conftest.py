@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,30 @@ def run_cli_process(*argv: str, timeout: float = 900) -> subprocess.CompletedPro
     return subprocess.run(
         [sys.executable, "-m", "lusomix.pipeline.cli", *argv], capture_output=True, text=True, timeout=timeout
     )
+
+
+def assert_a_stop_signal_during_the_fork_stops(signum: int, forks: str, setup: str = "") -> None:
+    """Python code ``forks`` (after ``setup``), run in a process of its own with the CLI's SIGTERM handler,
+    must raise the stop when ``signum`` arrives while the process forks. The signal is sent from a before-fork
+    hook: Python runs a handler at its next bytecode, there inside the fork's callbacks (logging's after-fork
+    one), whose exceptions it prints and drops, and the code went on as if never asked to stop
+    (lusomix/stop_signals.py)."""
+    body = "".join(f"    {line}\n" for line in forks.splitlines())
+    script = (
+        "import os, signal\n"
+        "import logging\n"  # registers an after-fork callback
+        "from lusomix.pipeline.cli import _terminated\n"
+        "signal.signal(signal.SIGTERM, _terminated)\n"
+        f"{setup}\n"
+        f"os.register_at_fork(before=lambda: os.kill(os.getpid(), {int(signum)}))\n"
+        f"try:\n{body}    print('went on', flush=True)\n"
+        "except KeyboardInterrupt as stop:\n"
+        "    print('stopped', type(stop).__name__, flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    expected = "Terminated" if signum == signal.SIGTERM else "KeyboardInterrupt"
+    assert done.stdout.split() == ["stopped", expected], done.stdout + done.stderr
+    assert "Exception ignored" not in done.stderr
 
 
 @pytest.fixture(scope="session")

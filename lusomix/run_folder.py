@@ -1,4 +1,5 @@
-"""The run folder: where a run's outputs live, the one way they are read and written, and the mix manifest.
+"""The run folder: where a run's outputs live and the one way they are read and written (the mix manifest:
+``lusomix.manifest``).
 
 ```
 OUT/docs/part-RRRRR.parquet        every Portuguese document (one part per input file)
@@ -29,11 +30,8 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
-
-from lusomix.errors import UsageError
 
 # polars, pyarrow and fsspec load on first use: every layer imports this module for the labels, and
 # `lusomix variety predict` needs none of them (0.3-0.4 s of its start)
@@ -429,58 +427,11 @@ def part_sizes(folder: RunFolder, table: str) -> dict[str, int]:
     return folder.glob_sizes(f"{table}/{PART_GLOB}")
 
 
-# ---- the mix manifest ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Manifest:
-    """``OUT/mixes/NAME/manifest.json``, the mix contract read by the pretraining stage: the shards in
-    their global order (path, rows, bytes, tokens_est, sha256), how they were made and what they hold. It
-    is written last, so a mix folder with a manifest is complete."""
-
-    name: str
-    created_by: str = ""
-    recipe: dict = field(default_factory=dict)
-    quality_rules: list[dict] | None = None
-    seed: int = 0
-    input: dict = field(default_factory=dict)  # run_dir, fingerprint of its docs/ and clusters
-    shards: list[dict] = field(default_factory=list)
-    totals: dict = field(default_factory=dict)  # rows, bytes, tokens_est, documents_distinct
-    by_variety: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    FILE = "manifest.json"
-
-    @classmethod
-    def exists(cls, mix: RunFolder) -> bool:
-        return mix.isfile(cls.FILE)
-
-    @classmethod
-    def read(cls, mix: RunFolder) -> Manifest:
-        """The manifest of a mix folder; a missing or malformed one is a one-line UsageError."""
-        if not cls.exists(mix):
-            raise UsageError(f"no mix at {mix}: {cls.FILE} not found")
-        try:
-            data = json.loads(mix.read_text(cls.FILE))
-            known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-            manifest = cls(**{"name": Path(mix.path).name, **known})
-            for shard in manifest.shards:
-                shard["path"], shard["rows"] = str(shard["path"]), int(shard["rows"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise UsageError(f"{mix.url_of(cls.FILE)}: not a mix manifest ({type(exc).__name__}: {exc})") from None
-        return manifest
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def write(self, mix: RunFolder) -> None:
-        mix.write_json(self.FILE, self.to_dict())
-
-
 # ---- files named by a path or URL alone ------------------------------------------------------------------
 
 
-def _split(location: str | os.PathLike) -> tuple[RunFolder, str]:
+def folder_of(location: str | os.PathLike) -> tuple[RunFolder, str]:
+    """The folder holding the file or folder named by its path or URL alone, and its name there."""
     text = str(location).rstrip("/")
     parent, _, name = text.rpartition("/")
     return RunFolder(parent or "."), name
@@ -489,16 +440,6 @@ def _split(location: str | os.PathLike) -> tuple[RunFolder, str]:
 @contextmanager
 def atomic_path(location: str | os.PathLike) -> Iterator[str]:
     """:meth:`RunFolder.publish` for a file or folder named by its path or URL alone."""
-    folder, name = _split(location)
+    folder, name = folder_of(location)
     with folder.publish(name) as tmp:
         yield tmp
-
-
-def write_text_atomic(location: str | os.PathLike, text: str) -> None:
-    folder, name = _split(location)
-    folder.write_text(name, text)
-
-
-def write_json_atomic(location: str | os.PathLike, obj: Any, indent: int = 2) -> None:
-    folder, name = _split(location)
-    folder.write_json(name, obj, indent)

@@ -17,7 +17,8 @@ import torch
 from conftest import SAMPLES, read_table
 from safetensors.torch import load
 
-from lusomix.run_folder import Manifest, RunFolder, parts
+from lusomix.manifest import Manifest
+from lusomix.run_folder import RunFolder, parts
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 DEMO = str(SAMPLES / "demo.yaml")

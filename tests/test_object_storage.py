@@ -13,7 +13,8 @@ import pytest
 from conftest import SAMPLES, assert_same_training, read_table
 from test_secrets import assert_no_secret
 
-from lusomix.run_folder import TEMPORARY, Manifest, RunFolder, parts
+from lusomix.manifest import Manifest
+from lusomix.run_folder import TEMPORARY, RunFolder, parts
 
 DEMO = str(SAMPLES / "demo.yaml")
 

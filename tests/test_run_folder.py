@@ -14,9 +14,10 @@ import polars as pl
 import pytest
 from conftest import SAMPLES
 
+from lusomix.manifest import Manifest
 from lusomix.pipeline.config import load_config, with_overrides
 from lusomix.pipeline.plan import run_passes
-from lusomix.run_folder import Manifest, RunFolder, parts
+from lusomix.run_folder import RunFolder, parts
 
 LUSOMIX = Path(__file__).resolve().parents[1] / "lusomix"
 

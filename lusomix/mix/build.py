@@ -42,9 +42,10 @@ import pyarrow.parquet as pq
 
 import lusomix
 from lusomix.filters.quality import flags_expr
+from lusomix.manifest import Manifest
 from lusomix.mix.hashing import _SALT_SHUFFLE, id_hash64, repeat_key, repeats_for
 from lusomix.mix.recipe import MixInputError, MixRecipe, selection, weight
-from lusomix.run_folder import UNKNOWN, VARIETIES, Manifest, RunFolder, as_folder, local_sha256, part_sizes, parts
+from lusomix.run_folder import UNKNOWN, VARIETIES, RunFolder, as_folder, local_sha256, part_sizes, parts
 from lusomix.stages.schema import MIX_SCHEMA
 
 TOKENS_PER_WORD_X10 = 14  # tokens_est = ceil(n_words * 1.4), in integers so sums are exact

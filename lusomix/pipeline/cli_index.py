@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 
 def run_index(args: argparse.Namespace) -> int:
     from lusomix.pipeline.inputs import expand_inputs
-    from lusomix.run_folder import write_text_atomic
+    from lusomix.run_folder import folder_of
 
     archives = expand_inputs(args.archives)  # a name matching nothing is a usage error
     remote = [a for a in archives if "://" in a]
@@ -39,7 +39,8 @@ def run_index(args: argparse.Namespace) -> int:
         lines += _index_lines(archive, root)
     lines.sort()  # CDXJ is sorted by SURT key and timestamp: pywb and binary searches rely on it
     if args.output:
-        write_text_atomic(args.output, "".join(lines))  # whole or not at all
+        folder, name = folder_of(args.output)
+        folder.write_text(name, "".join(lines))  # whole or not at all
         print(f"{args.output}: {len(lines)} capture(s) of {len(archives)} archive file(s)", file=sys.stderr)
     else:
         sys.stdout.writelines(lines)

@@ -15,10 +15,11 @@ from pydantic import Field, field_validator, model_validator
 from lusomix.archive.index import Selection
 from lusomix.config_base import KeyValueError, StageConfig, read_yaml_mapping, validate
 from lusomix.errors import UsageError
+from lusomix.manifest import Manifest
 from lusomix.mix.recipe import MixRecipe
 from lusomix.pipeline.inputs import expand_indexes
 from lusomix.pretrain.config import check_batch_fits, check_local_paths, load_pretrain_config
-from lusomix.run_folder import Manifest, RunFolder
+from lusomix.run_folder import RunFolder
 from lusomix.run_output import check_output_name
 from lusomix.stages.dedup import DedupConfig, DedupInputError, previous_index
 from lusomix.stages.identify import LanguageConfig

@@ -20,7 +20,8 @@ import polars as pl
 
 from lusomix.errors import UsageError
 from lusomix.filters.quality import Rule, flags_expr
-from lusomix.run_folder import PT_BR, PT_PT, UNKNOWN, Manifest, RunFolder, as_folder
+from lusomix.manifest import Manifest
+from lusomix.run_folder import PT_BR, PT_PT, UNKNOWN, RunFolder, as_folder
 
 VARIETY_NAMES = {PT_PT: f"{PT_PT} (European)", PT_BR: f"{PT_BR} (Brazilian)", UNKNOWN: UNKNOWN}
 QUANTILES = {"p10": 0.1, "p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}

@@ -16,6 +16,7 @@ import time
 import polars as pl
 
 from lusomix.errors import PassSkipped, UsageError
+from lusomix.manifest import Manifest
 from lusomix.mix.build import build_mix
 from lusomix.pipeline.config import RunConfig, check_before_passes
 from lusomix.pipeline.executors import default_workers, run_tasks
@@ -24,7 +25,7 @@ from lusomix.pipeline.progress import MixProgress
 from lusomix.pipeline.summary import build_summary
 from lusomix.pretrain import training_loop
 from lusomix.pretrain.config import check_batch_fits, fit_batch, load_pretrain_config
-from lusomix.run_folder import Manifest, RunFolder, part_name, parts
+from lusomix.run_folder import RunFolder, part_name, parts
 from lusomix.run_output import output_fault, prepare_output_dir, run_lock, vanished
 from lusomix.stages.dedup import BandGrouper, ClusterBuilder, Corpus, grouping_tasks, units
 from lusomix.stages.identify import LanguageFilter

@@ -18,11 +18,12 @@ from typing import Any
 import polars as pl
 
 from lusomix.errors import UsageError
+from lusomix.manifest import Manifest
 from lusomix.pipeline.inspect import VARIETY_NAMES, Table, check_footers, kept_counts, profile, sample_rows
 from lusomix.pipeline.report_html import CSP, CSS, VARIETY_COLOURS, Share, barh, esc, png, stacked_shares, table
 from lusomix.pipeline.report_signals import Threshold, signal_section, thresholds_from_rules
 from lusomix.pretrain import eval_report
-from lusomix.run_folder import UNKNOWN, Manifest, RunFolder, as_folder, parts
+from lusomix.run_folder import UNKNOWN, RunFolder, as_folder, parts
 
 FINEWEB2_SIZE_BUCKETS = [
     (1, 1, "1"),

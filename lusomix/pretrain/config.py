@@ -10,7 +10,8 @@ from pydantic import Field, field_validator, model_validator
 
 from lusomix.config_base import KeyValueError, StageConfig, read_yaml_mapping, validate
 from lusomix.errors import PassSkipped, UsageError
-from lusomix.run_folder import Manifest, RunFolder, as_folder
+from lusomix.manifest import Manifest
+from lusomix.run_folder import RunFolder, as_folder
 
 
 class ModelConfig(StageConfig):

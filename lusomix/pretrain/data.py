@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lusomix.errors import UsageError
-from lusomix.run_folder import LABELS, Manifest, RunFolder, as_folder, atomic_path
+from lusomix.manifest import Manifest
+from lusomix.run_folder import LABELS, RunFolder, as_folder, atomic_path
 
 IGNORE_INDEX = -100  # label of padding positions: cross-entropy skips them
 EOS_TOKEN = "<|endoftext|>"

@@ -15,7 +15,8 @@ import pytest
 from conftest import SAMPLES, assert_same_training, read_table
 from test_kill import _killed_at, _killed_when, _lusomix
 
-from lusomix.run_folder import TEMPORARY, Manifest, RunFolder, parts
+from lusomix.manifest import Manifest
+from lusomix.run_folder import TEMPORARY, RunFolder, parts
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
